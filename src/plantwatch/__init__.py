@@ -1,0 +1,3 @@
+"""plantwatch: industrial anomaly intelligence (energy, machine, cyber)."""
+
+__version__ = "0.1.0"

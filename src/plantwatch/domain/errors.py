@@ -1,0 +1,51 @@
+"""Domain errors. The API maps each to one HTTP status in a single handler."""
+
+from dataclasses import dataclass
+
+
+class PlantwatchError(Exception):
+    """Base of every error the domain and services raise on purpose."""
+
+
+class NotFoundError(PlantwatchError):
+    """A thing asked for by id or name does not exist (HTTP 404)."""
+
+
+class InvalidInputError(PlantwatchError):
+    """Input failed validation; `field` names what was wrong (HTTP 422)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class FeatureMismatchError(InvalidInputError):
+    """Readings or a model file do not carry the features a model was trained on."""
+
+
+class ModelIntegrityError(PlantwatchError):
+    """A model file's checksum does not match its manifest."""
+
+
+@dataclass
+class DataFileError(PlantwatchError):
+    """A data file could not be loaded. Names the file, and the row and column where known.
+
+    `row` is the 1-based line number in the file (the header is line 1).
+    """
+
+    path: str
+    message: str
+    row: int | None = None
+    column: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.path
+        if self.row is not None:
+            where += f", row {self.row}"
+        if self.column is not None:
+            where += f", column {self.column!r}"
+        return f"{where}: {self.message}"

@@ -1,0 +1,145 @@
+"""Ports: the small Protocols the services depend on. Adapters live in plantwatch.infrastructure."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+
+import numpy as np
+
+from plantwatch.domain.anomaly import Anomaly, ScorePoint, Severity
+from plantwatch.domain.frames import SensorFrame
+from plantwatch.domain.modules import Module
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Per-reading, per-feature view of a detector's score.
+
+    contributions: (T, F) each feature's error divided by that feature's mean error on normal training data,
+        so 1.0 means "as usual" and 10.0 "ten times its usual error". NaN where the detector has no full window.
+    expected: (T, F) what the detector expected each feature to read, in the data's own units.
+    """
+
+    contributions: np.ndarray
+    expected: np.ndarray
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """One interface for every model (river/PyOD style). Higher score = more anomalous.
+
+    Inputs are raw (unscaled) arrays of shape (T, F) in time order; the detector owns its scaling, fitted in `fit`.
+    `score` returns (T,) where entry t scores the window that ends at reading t; the first `window - 1` entries are
+    NaN. So `score(X)[t] == score(X[t - window + 1 : t + 1])[-1]`: a stream keeps the last `window` readings.
+    Thresholds are not part of a detector.
+    """
+
+    name: ClassVar[str]
+    window: int
+    feature_names: list[str]
+
+    def fit(self, values: np.ndarray, feature_names: Sequence[str]) -> Self: ...
+
+    def score(self, values: np.ndarray) -> np.ndarray: ...
+
+    def explain(self, values: np.ndarray) -> Explanation: ...
+
+    def save(self, directory: Path) -> None: ...
+
+    @classmethod
+    def load(cls, directory: Path) -> Self: ...
+
+
+class Thresholder(Protocol):
+    """Turns scores of normal data into a threshold (river's QuantileThresholder, SPOT/POT)."""
+
+    method: str
+
+    def calibrate(self, normal_scores: np.ndarray) -> float: ...
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What the registry records beside a detector's weights."""
+
+    module: Module
+    model_name: str
+    version: str
+    feature_names: list[str]
+    window: int
+    threshold: float
+    threshold_method: str
+    data_hash: str
+    training_source: str
+    created_at: datetime
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainedModel:
+    detector: Detector
+    card: ModelCard
+
+
+class ModelRegistry(Protocol):
+    def save(self, detector: Detector, card: ModelCard) -> ModelCard:
+        """Store a detector with its card; returns the card with the version the registry gave it."""
+        ...
+
+    def load(self, module: Module, model_name: str, version: str | None = None) -> TrainedModel:
+        """Latest version when `version` is None. Raises NotFoundError, ModelIntegrityError."""
+        ...
+
+    def list_cards(self, module: Module | None = None) -> list[ModelCard]: ...
+
+
+@dataclass(frozen=True)
+class AnomalyQuery:
+    module: Module | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    min_severity: Severity | None = None
+    feature: str | None = None
+    """Only anomalies whose root cause names this feature."""
+    source: str | None = None
+    limit: int = 100
+    cursor: str | None = None
+    """Opaque keyset cursor from a previous page's next_cursor."""
+
+
+@dataclass(frozen=True)
+class AnomalyPage:
+    items: list[Anomaly]
+    next_cursor: str | None
+
+
+class AnomalyRepository(Protocol):
+    """Anomalies newest first (window_end, then id, descending). Writes are idempotent by Anomaly.id."""
+
+    def add_many(self, anomalies: Sequence[Anomaly]) -> int:
+        """Store anomalies in one transaction; returns how many were new."""
+        ...
+
+    def get(self, anomaly_id: str) -> Anomaly:
+        """Raises NotFoundError."""
+        ...
+
+    def find(self, query: AnomalyQuery) -> AnomalyPage: ...
+
+    def add_scores(self, points: Sequence[ScorePoint]) -> int:
+        """Store every reading's score; idempotent by (module, source, timestamp, model_version)."""
+        ...
+
+    def list_scores(
+        self, module: Module, since: datetime | None = None, until: datetime | None = None, limit: int = 5000
+    ) -> list[ScorePoint]:
+        """Oldest first."""
+        ...
+
+
+class ReadingSource(Protocol):
+    """Something that yields a SensorFrame: a data-set file, a generated sample."""
+
+    def read(self) -> SensorFrame: ...

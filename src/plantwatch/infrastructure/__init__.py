@@ -1,0 +1,1 @@
+"""Adapters: data-set files, detectors (PyTorch), model files, storage, broker, API, CLI."""

@@ -1,0 +1,45 @@
+"""One Settings object, read from the environment (PLANTWATCH_*) and an optional .env file."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from plantwatch.domain.modules import Module
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLANTWATCH_", env_file=".env", extra="ignore")
+
+    # Embedded default: a SQLite file beside the working directory. PostgreSQL by URL, e.g.
+    # postgresql+psycopg://postgres@127.0.0.1:5432/test
+    database_url: str = "sqlite:///plantwatch.db"
+    models_dir: Path = Path("models")
+    datasets_dir: Path = Path("datasets")
+    # Where the team keeps read-only copies of the real public data sets (beside the project root).
+    shared_datasets_dir: Path = Path("../shared/datasets")
+
+    # Which registered detector each module serves; the latest version of it is loaded at start-up.
+    energy_model: str = "lstm_ae"
+    machine_model: str = "pca"
+    cyber_model: str = "lstm_ae"
+
+    device: str = "auto"  # "auto" picks CUDA when available, else CPU
+    seed: int = 7
+
+    api_key: str | None = None  # when set, write endpoints need the X-API-Key header
+    max_batch_readings: int = Field(default=10_000, ge=1)
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_topic_prefix: str = "plantwatch"
+    mqtt_share_group: str = "plantwatch-workers"
+
+    def model_for(self, module: Module) -> str:
+        return str(getattr(self, f"{module.value}_model"))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Use cases. They receive ports (domain Protocols) as arguments and never build adapters."""
