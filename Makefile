@@ -1,0 +1,50 @@
+# The README's two commands: `make run` (main job on the embedded default) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install run test lint unit integration e2e benchmark evaluate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch first and pinned: anything that depends on torch would otherwise pull a CUDA build of several GB.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/plantwatch run
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: install
+	$(BIN)/pytest -q tests -m "not integration and not e2e"
+
+integration: install
+	$(BIN)/pytest -q tests -m "integration"
+
+e2e: install
+	$(BIN)/pytest -q tests -m "e2e"
+
+test: lint
+	$(BIN)/pytest -q tests
+
+evaluate: install
+	$(BIN)/plantwatch evaluate --output docs/benchmarks.md
+
+benchmark: install
+	$(BIN)/python benchmarks/streaming_benchmark.py
+	$(BIN)/python benchmarks/api_load.py
+	$(BIN)/python benchmarks/chatbot_benchmark.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache plantwatch.db
