@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,18 @@ class Settings(BaseSettings):
     mqtt_port: int = 1883
     mqtt_topic_prefix: str = "plantwatch"
     mqtt_share_group: str = "plantwatch-workers"
+
+    # Chatbot: intents matched with the bundled sentence-embedding model beside keyword rules (false: rules
+    # only). Periods such as "last 24 h" count back from the clock, or from the newest stored anomaly
+    # ("latest"), for replayed historical data.
+    chatbot_embeddings: bool = True
+    chatbot_time_anchor: Literal["clock", "latest"] = "clock"
+    # Optional OpenAI-compatible endpoint (e.g. http://127.0.0.1:8080/v1) that rewords the chatbot's grounded
+    # answers; off unless set.
+    llm_url: str | None = None
+    llm_model: str = "local"
+    llm_api_key: str | None = None
+    llm_timeout_s: float = Field(default=5.0, gt=0)
 
     def model_for(self, module: Module) -> str:
         return str(getattr(self, f"{module.value}_model"))

@@ -1,0 +1,50 @@
+"""FastAPI dependencies: the process's Container, the API key check, a module path parameter."""
+
+import secrets
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Request
+
+from plantwatch.domain.errors import NotFoundError
+from plantwatch.domain.modules import Module, UnknownModuleError, parse_module
+from plantwatch.infrastructure.bootstrap import Container
+
+
+class UnauthorizedError(Exception):
+    """A write endpoint was called without the right X-API-Key (HTTP 401)."""
+
+
+def get_container(request: Request) -> Container:
+    container: Container | None = getattr(request.app.state, "container", None)
+    if container is None:
+        raise RuntimeError("the app has no container: it is built in the lifespan, use the app as a context")
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def require_api_key(
+    container: ContainerDep,
+    x_api_key: Annotated[str | None, Header(description="Needed when the server has an API key set")] = None,
+) -> None:
+    expected = container.settings.api_key
+    if expected is None:
+        return
+    if x_api_key is None or not secrets.compare_digest(x_api_key.encode(), expected.encode()):
+        raise UnauthorizedError("a valid X-API-Key header is needed for this endpoint")
+
+
+ApiKeyDep = Annotated[None, Depends(require_api_key)]
+
+
+def module_from_path(
+    module: Annotated[str, Path(description="energy, machine or cyber")],
+) -> Module:
+    try:
+        return parse_module(module)
+    except UnknownModuleError as error:
+        raise NotFoundError(str(error)) from None
+
+
+ModuleDep = Annotated[Module, Depends(module_from_path)]

@@ -1,0 +1,138 @@
+"""POST /ingest/{module}: score a batch of readings at once and store what it finds.
+
+One route, two bodies: JSON (ReadingBatchIn) or a multipart upload of a CSV file in the module's raw public
+layout (field `file`, optional field `source`), parsed by the same loaders as the data-set files.
+"""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from plantwatch.domain.errors import InvalidInputError
+from plantwatch.domain.frames import SensorFrame
+from plantwatch.domain.modules import Module
+from plantwatch.infrastructure.api.dependencies import ApiKeyDep, ContainerDep, ModuleDep
+from plantwatch.infrastructure.api.errors import BatchTooLargeError
+from plantwatch.infrastructure.api.readings import ReadingBatchIn
+from plantwatch.infrastructure.api.schemas import AnomalyOut
+from plantwatch.infrastructure.bootstrap import Container
+from plantwatch.infrastructure.datasets.loading import load_readings_csv
+from plantwatch.services.ingest import IngestResult, ingest_frame, readings_frame
+
+router = APIRouter(tags=["ingest"])
+
+CSV_MEDIA_TYPES = ("multipart/form-data",)
+
+
+class IngestOut(BaseModel):
+    module: Module
+    source: str
+    readings: int
+    scored: int
+    """Readings with a full window (see the context rule in the docs): the rest were context only."""
+    new_scores: int
+    new_anomalies: int
+    """Anomalies not stored before: re-sending the same readings stores nothing twice."""
+    anomalies: list[AnomalyOut]
+
+    @classmethod
+    def from_result(cls, result: IngestResult) -> "IngestOut":
+        return cls(
+            module=result.module,
+            source=result.source,
+            readings=result.readings,
+            scored=result.scored,
+            new_scores=result.new_scores,
+            new_anomalies=result.new_anomalies,
+            anomalies=[AnomalyOut.from_domain(a) for a in result.anomalies],
+        )
+
+
+_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": ReadingBatchIn.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "CSV in the module's raw public layout",
+                        },
+                        "source": {"type": "string", "description": "defaults to the file name"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+def _check_size(container: Container, count: int) -> None:
+    limit = container.settings.max_batch_readings
+    if count > limit:
+        raise BatchTooLargeError(f"the batch has {count} readings; at most {limit} per request")
+
+
+async def _json_frames(
+    request: Request, module: Module, container: Container
+) -> tuple[SensorFrame, SensorFrame | None]:
+    body = await request.body()
+    try:
+        batch = ReadingBatchIn.model_validate_json(body)
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**item, "loc": ("body", *item["loc"])} for item in error.errors(include_url=False)]
+        ) from None
+    _check_size(container, len(batch.readings) + len(batch.context))
+    features = container.model(module).card.feature_names
+    frame = readings_frame(module, batch.source, batch.to_readings(), features)
+    sent_context = (
+        readings_frame(module, batch.source, batch.to_context(), features, field="context")
+        if batch.context
+        else None
+    )
+    return frame, sent_context
+
+
+async def _csv_frame(request: Request, module: Module, container: Container) -> SensorFrame:
+    form = await request.form()
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise InvalidInputError("file: a CSV file upload is needed (multipart field 'file')", field="file")
+    name = upload.filename or "upload.csv"
+    data = await upload.read()
+    frame = await run_in_threadpool(load_readings_csv, module, data, name)
+    _check_size(container, len(frame))
+    source = form.get("source")
+    if isinstance(source, str) and source.strip():
+        frame = SensorFrame(module=module, source=source.strip(), values=frame.values)
+    return frame
+
+
+@router.post(
+    "/ingest/{module}",
+    response_model=IngestOut,
+    summary="Score a batch of readings (JSON or CSV upload) and store its anomalies",
+    openapi_extra=_BODY_DOC,
+)
+async def ingest(request: Request, container: ContainerDep, module: ModuleDep, _key: ApiKeyDep) -> IngestOut:
+    model = container.model(module)
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(CSV_MEDIA_TYPES):
+        frame, sent_context = await _csv_frame(request, module, container), None
+    else:
+        frame, sent_context = await _json_frames(request, module, container)
+    result = await run_in_threadpool(
+        ingest_frame, frame, model, container.repository, container.context, sent_context=sent_context
+    )
+    container.feed.publish(result.anomalies)
+    return IngestOut.from_result(result)

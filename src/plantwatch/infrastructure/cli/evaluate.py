@@ -1,0 +1,319 @@
+"""`plantwatch evaluate`: detection quality of each detector beside the PCA baseline, per data set.
+
+Data sets:
+- batadal: fit on BATADAL dataset03 (2014, normal operation), test on dataset04 (2016, attacks). dataset04
+  labels only attacks (ATT_FLAG 1); every other hour is -999 ("unknown"). Keeping labelled rows only would
+  leave no normal reading to judge false alarms on, so -999 is read as normal here, the usual convention for
+  this file. The file is partly labelled, so an alarm on an unlabelled attack counts as false: precision and
+  false alarms per day are pessimistic.
+- generated-energy / generated-machine / generated-cyber: the generated samples (seeded), fitted on the clean
+  prefix before the first injected anomaly and tested on the rest, whose injected root-cause features are
+  known.
+"""
+
+import dataclasses
+import functools
+import math
+import os
+import platform
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from plantwatch.domain.errors import InvalidInputError
+from plantwatch.domain.frames import SensorFrame
+from plantwatch.domain.metrics import DetectionReport
+from plantwatch.domain.modules import Module
+from plantwatch.domain.thresholds import THRESHOLD_METHODS, build_thresholder
+from plantwatch.infrastructure.datasets import load_dataset
+from plantwatch.infrastructure.datasets.synthetic_energy import generate_energy
+from plantwatch.infrastructure.datasets.synthetic_machine import generate_machine
+from plantwatch.infrastructure.datasets.synthetic_swat import generate_swat
+from plantwatch.infrastructure.detectors import DETECTORS, TorchDetector, build_detector, detector_class
+from plantwatch.infrastructure.settings import Settings
+from plantwatch.services.evaluation import evaluate_detector
+
+BASELINE = "pca"
+BATADAL = "batadal"
+BATADAL_TRAIN_FILE = "BATADAL_dataset03.csv"
+BATADAL_TEST_FILE = "BATADAL_dataset04.csv"
+# Generated sizes: enough held-out normal rows after the clean prefix's 80 % fit part for a POT threshold.
+GENERATED: dict[str, tuple[Module, Callable[..., SensorFrame], int]] = {
+    "generated-energy": (Module.ENERGY, generate_energy, 8064),
+    "generated-machine": (Module.MACHINE, generate_machine, 6000),
+    "generated-cyber": (Module.CYBER, generate_swat, 7200),
+}
+DATASETS = (BATADAL, *GENERATED)
+# Marks the generated part of a markdown file, so hand-written commentary around it survives a re-run.
+BEGIN_MARK = "<!-- plantwatch evaluate: begin -->"
+END_MARK = "<!-- plantwatch evaluate: end -->"
+
+
+@dataclass(frozen=True)
+class EvaluationSplit:
+    name: str
+    train: SensorFrame
+    test: SensorFrame
+    note: str
+
+
+@dataclass(frozen=True)
+class DatasetResult:
+    split: EvaluationSplit
+    reports: list[DetectionReport]
+
+
+class DatasetMissingError(Exception):
+    """A real data set's files are not where the settings say."""
+
+
+def batadal_split(datasets_dir: Path) -> EvaluationSplit:
+    folder = datasets_dir / "batadal"
+    train_path, test_path = folder / BATADAL_TRAIN_FILE, folder / BATADAL_TEST_FILE
+    missing = [str(path) for path in (train_path, test_path) if not path.is_file()]
+    if missing:
+        raise DatasetMissingError(
+            f"BATADAL files not found: {', '.join(missing)}. Point PLANTWATCH_SHARED_DATASETS_DIR at the "
+            "folder holding batadal/ (see ../shared/datasets/README.md)."
+        )
+    train = load_dataset(Module.CYBER, train_path)
+    test = load_dataset(Module.CYBER, test_path)
+    assert test.labels is not None
+    unknown = int(test.labels.isna().sum())
+    test = dataclasses.replace(test, labels=test.labels.fillna(0.0))
+    note = (
+        f"train {BATADAL_TRAIN_FILE} (normal), test {BATADAL_TEST_FILE}: {unknown} of {len(test)} hours are "
+        "-999 (unknown) and read as normal, so alarms on unlabelled attacks count as false"
+    )
+    return EvaluationSplit(BATADAL, train, test, note)
+
+
+def generated_split(name: str, seed: int) -> EvaluationSplit:
+    _, generate, n_rows = GENERATED[name]
+    frame = generate(n_rows=n_rows, seed=seed)
+    assert frame.labels is not None
+    anomalous = np.flatnonzero(frame.labels.to_numpy() == 1.0)
+    clean = int(anomalous[0]) if anomalous.size else len(frame)
+    head = np.arange(len(frame)) < clean
+    train, test = frame.slice_mask(head), frame.slice_mask(~head)
+    note = f"generated, seed {seed}: {len(train)} clean readings to fit, {len(test)} with injected faults"
+    return EvaluationSplit(name, train, test, note)
+
+
+def load_split(name: str, settings: Settings) -> EvaluationSplit:
+    if name == BATADAL:
+        return batadal_split(settings.shared_datasets_dir)
+    return generated_split(name, settings.seed)
+
+
+def evaluate_split(
+    split: EvaluationSplit,
+    models: Sequence[str],
+    threshold_method: str,
+    seed: int,
+    epochs: int | None = None,
+    on_model: Callable[[str], None] | None = None,
+) -> DatasetResult:
+    reports = []
+    for name in models:
+        if on_model is not None:
+            on_model(name)
+        hyper: dict[str, object] = {"seed": seed}
+        if epochs is not None and issubclass(detector_class(name), TorchDetector):
+            hyper["epochs"] = epochs
+        detector = build_detector(name, **hyper)
+        thresholder = build_thresholder(threshold_method)
+        reports.append(evaluate_detector(split.train, split.test, detector, thresholder))
+    return DatasetResult(split, reports)
+
+
+def with_baseline(models: Sequence[str]) -> list[str]:
+    """Catalog names from repeated or comma-separated options, PCA first, each once."""
+    names = [part.strip() for entry in models for part in entry.split(",") if part.strip()]
+    for name in names:
+        detector_class(name)  # an unknown name fails here, listing the known ones
+    return list(dict.fromkeys([BASELINE, *names]))
+
+
+# --- presentation -------------------------------------------------------------------------------------------
+
+COLUMNS = (
+    "model",
+    "P",
+    "R",
+    "F1",
+    "event recall",
+    "FA/day",
+    "AUC-PR",
+    "ROC-AUC",
+    "RC@1",
+    "RC@3",
+    "fit s",
+    "ms/1k",
+    "PA-F1 †",
+)
+LEGEND = (
+    "P/R/F1: point-wise precision, recall, F1 (alarm = score > threshold). event recall: events with an "
+    "alarm (found/all). FA/day: alarm runs outside every event per day. AUC-PR, ROC-AUC: threshold-free. "
+    "RC@1, RC@3: share of found events whose injected feature the root cause ranks first / in the top 3 "
+    "(generated data only). fit s: fitting seconds. ms/1k: scoring milliseconds per 1,000 readings."
+)
+PA_NOTE = (
+    "† PA-F1 (point-adjusted: a whole event counts as found once one reading of it alarms) is for comparison "
+    "with published numbers only: it inflates every detector, random scores included."
+)
+
+
+def _number(value: float, digits: int = 3) -> str:
+    return "–" if math.isnan(value) else f"{value:.{digits}f}"
+
+
+def report_row(report: DetectionReport) -> list[str]:
+    return [
+        report.model_name,
+        _number(report.precision),
+        _number(report.recall),
+        _number(report.f1),
+        f"{_number(report.event_recall)} ({report.detected_events}/{report.events})",
+        _number(report.false_alarms_per_day, 2),
+        _number(report.auc_pr),
+        _number(report.roc_auc),
+        _number(report.root_cause_top1, 2),
+        _number(report.root_cause_top3, 2),
+        _number(report.fit_seconds, 1),
+        _number(report.score_ms_per_1k, 1),
+        _number(report.pa_f1),
+    ]
+
+
+def summary_line(result: DatasetResult) -> str:
+    first = result.reports[0]
+    return (
+        f"{len(result.split.test)} test readings, {first.readings} labelled, {first.events} events, "
+        f"prevalence {first.prevalence:.3f} (the AUC-PR of random scores); threshold "
+        f"{first.threshold_method} on held-out normal training scores. {result.split.note}."
+    )
+
+
+def rich_table(result: DatasetResult) -> Table:
+    table = Table(
+        title=result.split.name, caption=summary_line(result) + "\n" + PA_NOTE, caption_justify="left"
+    )
+    for column in COLUMNS:
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for report in result.reports:
+        table.add_row(*report_row(report))
+    return table
+
+
+def markdown_tables(
+    results: Sequence[DatasetResult], command: str, threshold_method: str, seed: int, epochs: int | None
+) -> str:
+    epochs_note = (
+        "each deep model's default epochs" if epochs is None else f"{epochs} epochs for the deep models"
+    )
+    lines = [
+        BEGIN_MARK,
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {os.cpu_count()} CPU cores ({platform.machine()}, {platform.python_implementation()} "
+        f"{platform.python_version()}), device setting `{Settings().device}`  ",
+        f"Seed: {seed}; {epochs_note} (early stopping on a validation slice); threshold: "
+        f"`{threshold_method}` calibrated on held-out normal training scores only; "
+        "alarm = score > threshold; no point adjustment except in the PA-F1 column.",
+        "",
+    ]
+    for result in results:
+        lines += [f"### {result.split.name}", "", summary_line(result), ""]
+        lines.append("| " + " | ".join(COLUMNS) + " |")
+        lines.append("|" + "|".join("---" if c == "model" else "---:" for c in COLUMNS) + "|")
+        lines += ["| " + " | ".join(report_row(report)) + " |" for report in result.reports]
+        lines.append("")
+    lines += [LEGEND, "", PA_NOTE, "", END_MARK]
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(path: Path, generated: str) -> None:
+    """Replace the generated part of `path` (between the marks) or write the file when it has none."""
+    if path.is_file():
+        text = path.read_text()
+        begin, end = text.find(BEGIN_MARK), text.find(END_MARK)
+        if 0 <= begin < end:
+            path.write_text(text[:begin] + generated.rstrip("\n") + text[end + len(END_MARK) :])
+            return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# Detection benchmarks\n\n" + generated)
+
+
+def _announce(console: Console, dataset: str, model: str) -> None:
+    console.print(f"[dim]{dataset}: fitting and scoring {model}[/dim]")
+
+
+def evaluate(
+    dataset: Annotated[
+        str, typer.Option(help=f"One of: all, {', '.join(DATASETS)}.", show_default=True)
+    ] = "all",
+    models: Annotated[
+        list[str],
+        typer.Option(
+            "--models",
+            "--model",
+            "-m",
+            help="Detectors to evaluate (repeat or comma-separate); the PCA baseline is always added.",
+        ),
+    ] = list(DETECTORS),  # noqa: B006 -- never mutated; a real list so --help shows the catalog
+    epochs: Annotated[
+        int | None,
+        typer.Option(min=1, help="Training epochs of the deep models (their default when omitted)."),
+    ] = None,
+    threshold: Annotated[
+        str, typer.Option(help=f"Threshold method: {', '.join(THRESHOLD_METHODS)}.", show_default=True)
+    ] = "pot",
+    output: Annotated[
+        Path | None, typer.Option(help="Also write the tables as markdown (between marks, keeping the rest).")
+    ] = None,
+) -> None:
+    console = Console()
+    if not console.is_terminal:  # a log file: no terminal width to fit, keep the table's columns readable
+        console = Console(width=180)
+    settings = Settings()
+    if dataset != "all" and dataset not in DATASETS:
+        raise typer.BadParameter(
+            f"unknown data set {dataset!r}; expected all, {', '.join(DATASETS)}", param_hint="--dataset"
+        )
+    if threshold not in THRESHOLD_METHODS:
+        raise typer.BadParameter(f"expected one of {', '.join(THRESHOLD_METHODS)}", param_hint="--threshold")
+    try:
+        names = with_baseline(models)
+    except InvalidInputError as error:
+        raise typer.BadParameter(str(error), param_hint="--models") from None
+
+    results = []
+    for name in DATASETS if dataset == "all" else (dataset,):
+        try:
+            split = load_split(name, settings)
+        except DatasetMissingError as error:
+            if dataset != "all":
+                console.print(f"[red]{error}[/red]")
+                raise typer.Exit(2) from None
+            console.print(f"[yellow]skipping {name}: {error}[/yellow]")
+            continue
+        announce = functools.partial(_announce, console, name)
+        result = evaluate_split(split, names, threshold, settings.seed, epochs, on_model=announce)
+        console.print(rich_table(result))
+        results.append(result)
+
+    if output is not None and results:
+        options = ["--dataset", dataset, "--models", ",".join(names), "--threshold", threshold]
+        if epochs is not None:
+            options += ["--epochs", str(epochs)]
+        command = shlex.join(["plantwatch", "evaluate", *options, "--output", str(output)])
+        write_markdown(output, markdown_tables(results, command, threshold, settings.seed, epochs))
+        console.print(f"tables written to {output}")

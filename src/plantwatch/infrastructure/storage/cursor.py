@@ -1,0 +1,27 @@
+"""The opaque keyset cursor of anomaly pages: where the last page ended, as (window_end, id)."""
+
+import base64
+import binascii
+from datetime import datetime
+
+from plantwatch.domain.anomaly import Anomaly
+from plantwatch.domain.errors import InvalidInputError
+
+
+def encode_cursor(anomaly: Anomaly) -> str:
+    key = f"{anomaly.window_end.isoformat()}|{anomaly.id}"
+    return base64.urlsafe_b64encode(key.encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (window_end, id) a page ended on; the next page holds what sorts strictly after it (older)."""
+    try:
+        window_end_text, anomaly_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        window_end = datetime.fromisoformat(window_end_text)
+    except (binascii.Error, UnicodeError, ValueError):
+        raise InvalidInputError(
+            f"cursor {cursor!r} is not one a previous page returned", field="cursor"
+        ) from None
+    if window_end.tzinfo is not None or not anomaly_id:
+        raise InvalidInputError(f"cursor {cursor!r} is not one a previous page returned", field="cursor")
+    return window_end, anomaly_id

@@ -1,0 +1,230 @@
+"""What a question asks for: the intents the chatbot answers and the rule-based classifier.
+
+The rules are high-precision keyword patterns. They run on their own (fully offline, no model) and, beside the
+sentence-embedding classifier, they settle the questions whose wording is unambiguous.
+"""
+
+import re
+from enum import StrEnum
+from typing import Protocol
+
+
+class Intent(StrEnum):
+    LIST_ANOMALIES = "list_anomalies"
+    EXPLAIN_ANOMALY = "explain_anomaly"
+    TOP_ROOT_CAUSE = "top_root_cause"
+    SUMMARY = "summary"
+    COMPARE_PERIODS = "compare_periods"
+    SENSOR_INVOLVEMENT = "sensor_involvement"
+    LATEST_ANOMALY = "latest_anomaly"
+    HELP = "help"
+    UNKNOWN = "unknown"
+
+
+class IntentClassifier(Protocol):
+    def classify(self, text: str) -> tuple[Intent, float]:
+        """The intent of `text` and a confidence in [0, 1]; Intent.UNKNOWN when nothing fits."""
+        ...
+
+
+# Exemplar questions per intent: the embedding classifier's reference set and the help text's examples.
+INTENT_EXAMPLES: dict[Intent, tuple[str, ...]] = {
+    Intent.LIST_ANOMALIES: (
+        "what went wrong in energy in the last 24 h",
+        "show me the anomalies in the machine module today",
+        "list the cyber alerts from yesterday",
+        "how many anomalies were there this week",
+        "were there any problems in energy",
+        "what happened on the plant last night",
+        "any critical incidents today",
+        "which anomalies occurred since Monday",
+        "give me the issues detected in the last hour",
+        "did anything unusual happen in the machine data",
+        "count the anomalies in cyber",
+        "what issues did we have yesterday",
+    ),
+    Intent.EXPLAIN_ANOMALY: (
+        "why was the cyber anomaly at 10:32 flagged",
+        "explain the anomaly at 08:00",
+        "what caused the energy anomaly this morning",
+        "why is this anomaly critical",
+        "tell me more about that anomaly",
+        "what is the reason for the alert at 14:15",
+        "explain the first one",
+        "details of the machine anomaly at 11:00",
+        "why did the detector flag it",
+        "which features drove the anomaly at 09:05",
+    ),
+    Intent.TOP_ROOT_CAUSE: (
+        "which sensor is most often the root cause this week",
+        "what is the most common root cause",
+        "top root causes in the machine module",
+        "which feature causes the most anomalies",
+        "rank the sensors by how often they are the culprit",
+        "which signal is usually responsible for anomalies",
+        "most frequent culprit in cyber",
+        "what sensor shows up most in root causes",
+        "which tags are to blame most of the time",
+    ),
+    Intent.SUMMARY: (
+        "summary across all modules",
+        "give me an overview of the plant",
+        "summarise the anomalies",
+        "how is the plant doing",
+        "status report for all modules",
+        "overall picture of anomalies",
+        "brief me on the current state",
+        "what is the overall situation",
+        "give me a report",
+    ),
+    Intent.COMPARE_PERIODS: (
+        "compare today with yesterday",
+        "this week versus last week",
+        "are there more anomalies today than yesterday",
+        "how does today compare to yesterday",
+        "difference between this week and last week",
+        "is it getting better or worse",
+        "did anomalies increase compared to yesterday",
+        "trend of anomalies compared with the previous day",
+    ),
+    Intent.SENSOR_INVOLVEMENT: (
+        "is P101 involved in any anomaly",
+        "was LIT101 part of any anomaly",
+        "has usage_kwh been implicated",
+        "any anomalies involving vibration_mm_s",
+        "did FIT101 contribute to anomalies this week",
+        "show anomalies where temperature_c was a root cause",
+        "is the pump sensor involved",
+        "was this sensor a cause of any alert",
+    ),
+    Intent.LATEST_ANOMALY: (
+        "when was the last anomaly",
+        "what is the most recent anomaly",
+        "show the latest alert in energy",
+        "newest anomaly in cyber",
+        "when did the machine last misbehave",
+        "what was the last incident",
+    ),
+    Intent.HELP: (
+        "help",
+        "what can you do",
+        "what can I ask you",
+        "hello",
+        "hi there",
+        "how do I use this chatbot",
+        "which questions do you understand",
+    ),
+    Intent.UNKNOWN: (
+        "what is the weather in Paris",
+        "tell me a joke",
+        "who won the football match",
+        "write a poem about spring",
+        "book a flight to London",
+        "what is the capital of France",
+        "how do I cook pasta",
+        "translate this into German",
+        "what is the meaning of life",
+        "order a pizza",
+        "what time is it in Tokyo",
+        "play some music",
+    ),
+}
+
+_ANOMALY = r"(anomal\w*|alerts?|alarms?|incidents?|events?|problems?|issues?|faults?|attacks?)"
+_SENSOR = r"(sensors?|features?|signals?|tags?|variables?|channels?|measurements?|inputs?)"
+
+# (intent, weight, pattern). A question's intent is the one with the highest-weight match; order breaks ties.
+_RULES: tuple[tuple[Intent, float, str], ...] = (
+    (Intent.COMPARE_PERIODS, 0.95, r"\bcompar\w*\b"),
+    (Intent.COMPARE_PERIODS, 0.95, r"\b(vs\.?|versus)\b"),
+    (Intent.COMPARE_PERIODS, 0.9, r"\bdifference between\b"),
+    (Intent.COMPARE_PERIODS, 0.9, r"\b(more|fewer|less)\b.*\bthan\b"),
+    (Intent.COMPARE_PERIODS, 0.85, r"\b(better|worse)\b"),
+    (Intent.COMPARE_PERIODS, 0.85, r"\b(increase|decrease|trend)\w*\b"),
+    (
+        Intent.TOP_ROOT_CAUSE,
+        0.95,
+        rf"\b(which|what)\b.*\b{_SENSOR}\b.*\b(most|often|frequent\w*|usually|common\w*)\b",
+    ),
+    (
+        Intent.TOP_ROOT_CAUSE,
+        0.95,
+        r"\b(most|often|frequent\w*|common\w*)\b.*\b(root[- ]?causes?|culprits?|causes?)\b",
+    ),
+    (Intent.TOP_ROOT_CAUSE, 0.95, r"\btop\b.*\b(root[- ]?causes?|causes?|culprits?|sensors?|features?)\b"),
+    (Intent.TOP_ROOT_CAUSE, 0.9, r"\brank\w*\b.*\b(sensors?|features?|causes?)\b"),
+    (Intent.TOP_ROOT_CAUSE, 0.9, r"\b(to blame|culprits?)\b"),
+    (Intent.SENSOR_INVOLVEMENT, 0.95, r"\binvolv\w*\b"),
+    (Intent.SENSOR_INVOLVEMENT, 0.9, r"\b(implicated|contribut\w*|part of)\b"),
+    (Intent.EXPLAIN_ANOMALY, 0.95, r"\bwhy\b"),
+    (Intent.EXPLAIN_ANOMALY, 0.95, r"\bexplain\w*\b"),
+    (Intent.EXPLAIN_ANOMALY, 0.9, r"\bwhat (caused|triggered|drove)\b"),
+    (Intent.EXPLAIN_ANOMALY, 0.9, r"\b(reason|flagged)\b"),
+    (Intent.EXPLAIN_ANOMALY, 0.9, r"\b(tell me more|more about|details?)\b"),
+    (Intent.EXPLAIN_ANOMALY, 0.9, r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"),
+    (
+        Intent.LATEST_ANOMALY,
+        0.9,
+        rf"\b(last|latest|most recent|newest)\s+(\w+\s+)?{_ANOMALY}\b(?!.*\b(hours?|days?|weeks?|h)\b)",
+    ),
+    (Intent.LATEST_ANOMALY, 0.9, r"\bwhen (was|did)\b.*\b(last|latest|most recent)\b"),
+    (Intent.LATEST_ANOMALY, 0.85, r"\b(most recent|latest|newest)\b"),
+    (Intent.SUMMARY, 0.9, r"\bsumm?ar\w*\b"),
+    (Intent.SUMMARY, 0.9, r"\b(overview|overall|status|report|brief)\b"),
+    (Intent.SUMMARY, 0.9, r"\b(all|every|each) modules?\b"),
+    (Intent.SUMMARY, 0.85, r"\bhow is the plant\b"),
+    (Intent.LIST_ANOMALIES, 0.9, r"\b(go|goes|went|going|gone) wrong\b"),
+    (Intent.LIST_ANOMALIES, 0.9, rf"\b(show|list|give|display|get)\b.*\b{_ANOMALY}"),
+    (Intent.LIST_ANOMALIES, 0.9, r"\bhow many\b"),
+    (Intent.LIST_ANOMALIES, 0.9, r"\bcount\b"),
+    (Intent.LIST_ANOMALIES, 0.85, r"\bwhat happened\b"),
+    (Intent.LIST_ANOMALIES, 0.85, rf"\b(any|were there|was there)\b.*\b{_ANOMALY}"),
+    (Intent.LIST_ANOMALIES, 0.8, rf"\b{_ANOMALY}"),
+    (Intent.HELP, 0.95, r"\bhelp\b"),
+    (Intent.HELP, 0.9, r"\bwhat (can|do) (you|i)\b.*\b(do|ask|answer|know)\b"),
+    (Intent.HELP, 0.9, r"\bwhich questions\b"),
+    (Intent.HELP, 0.85, r"^\s*(hi|hello|hey|good (morning|afternoon|evening))\b"),
+)
+_COMPILED = tuple((intent, weight, re.compile(pattern)) for intent, weight, pattern in _RULES)
+
+
+class RuleBasedIntentClassifier:
+    """Keyword patterns; no model, no network. Confidence is the weight of the best-matching pattern."""
+
+    def classify(self, text: str) -> tuple[Intent, float]:
+        lowered = text.lower()
+        best: tuple[Intent, float] = (Intent.UNKNOWN, 0.0)
+        for intent, weight, pattern in _COMPILED:
+            if weight > best[1] and pattern.search(lowered):
+                best = (intent, weight)
+        return best
+
+
+class CombinedIntentClassifier:
+    """A strong rule match wins; otherwise the model's answer when it is confident enough; otherwise unknown.
+
+    Rules are precise where they fire ("compare", "why", "involved"); the model covers paraphrases they miss.
+    """
+
+    def __init__(
+        self,
+        rules: IntentClassifier,
+        model: IntentClassifier,
+        rule_confidence: float = 0.9,
+        model_confidence: float = 0.5,
+    ) -> None:
+        self.rules = rules
+        self.model = model
+        self.rule_confidence = rule_confidence
+        self.model_confidence = model_confidence
+
+    def classify(self, text: str) -> tuple[Intent, float]:
+        rule_intent, rule_score = self.rules.classify(text)
+        if rule_score >= self.rule_confidence:
+            return rule_intent, rule_score
+        model_intent, model_score = self.model.classify(text)
+        if model_score >= self.model_confidence:
+            return model_intent, model_score
+        if rule_score > 0:
+            return rule_intent, rule_score
+        return Intent.UNKNOWN, model_score

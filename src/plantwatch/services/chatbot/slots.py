@@ -1,0 +1,438 @@
+"""Slots: what a question names besides its intent (module, time range, time of day, sensors, severity, id).
+
+Time phrases resolve against an explicit `now` (naive, plant local time, like every timestamp in the store),
+so the same question gives the same range in tests. Ranges are half-open [start, end); end None means "up to
+now". The phrases are a small closed grammar (relative ranges, calendar periods, weekdays, dates, times of
+day): a generic date parser gives one instant per phrase, while the chatbot needs the period it covers.
+"""
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
+
+from plantwatch.domain.anomaly import Severity
+from plantwatch.domain.modules import Module
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    start: datetime | None
+    end: datetime | None
+    label: str
+
+    def contains(self, moment: datetime) -> bool:
+        return (self.start is None or moment >= self.start) and (self.end is None or moment < self.end)
+
+    def single_day(self) -> date | None:
+        """The day this range covers when it is exactly one calendar day ("yesterday", "on 2024-03-12")."""
+        if self.start is None or self.end is None or self.start.time() != time(0):
+            return None
+        return self.start.date() if self.end - self.start == timedelta(days=1) else None
+
+    def previous(self, now: datetime) -> "TimeRange":
+        """The period of the same length just before this one: yesterday for today, last week for this."""
+        if self.start is None:
+            raise ValueError("an unbounded range has no previous period")
+        end = self.end if self.end is not None else now
+        length = end - self.start
+        start = self.start - length
+        return TimeRange(start, self.start, f"in the period before ({_fmt(start)} to {_fmt(self.start)})")
+
+    def following(self, now: datetime) -> "TimeRange":
+        """The period of the same length just after this one: today for yesterday, this week for last week."""
+        if self.start is None or self.end is None:
+            raise ValueError("an open range has no following period")
+        length = self.end - self.start
+        end = self.end + length
+        today = _midnight(now)
+        if length == timedelta(days=1) and self.end == today:
+            return _day(today.date(), "today")
+        monday = today - timedelta(days=now.weekday())
+        if length == timedelta(days=7) and self.end == monday:
+            return TimeRange(monday, end, f"this week (since Monday {monday.date().isoformat()})")
+        return TimeRange(self.end, end, f"from {_fmt(self.end)} to {_fmt(end)}")
+
+
+@dataclass(frozen=True)
+class Slots:
+    modules: tuple[Module, ...] = ()
+    time_ranges: tuple[TimeRange, ...] = ()
+    at_time: time | None = None
+    at_date: date | None = None
+    features: tuple[str, ...] = ()
+    min_severity: Severity | None = None
+    anomaly_id: str | None = None
+    ordinal: int | None = None
+    """0-based position in the previous answer's list ("the second one" is 1)."""
+
+    @property
+    def module(self) -> Module | None:
+        return self.modules[0] if len(self.modules) == 1 else None
+
+    @property
+    def time_range(self) -> TimeRange | None:
+        return self.time_ranges[0] if self.time_ranges else None
+
+    def is_empty(self) -> bool:
+        return self == Slots()
+
+    def over(self, previous: "Slots") -> "Slots":
+        """These slots on top of a previous turn's: what this turn names wins, the rest carries over."""
+        merged = previous
+        for name in ("modules", "time_ranges", "features"):
+            if getattr(self, name):
+                merged = replace(merged, **{name: getattr(self, name)})
+        for name in ("at_time", "at_date", "min_severity", "anomaly_id", "ordinal"):
+            if getattr(self, name) is not None:
+                merged = replace(merged, **{name: getattr(self, name)})
+        if self.time_ranges and self.at_time is None:
+            # A new period replaces the old point in time, or the old time of day would still narrow it.
+            merged = replace(merged, at_time=None, at_date=None)
+        return merged
+
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTH_NAMES = (
+    r"(january|february|march|april|may|june|july|august|september|october|november|december"
+    r"|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\.?"
+)
+_NUMBER_WORDS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "couple of": 2, "few": 3,
+}  # fmt: skip
+_UNITS = {
+    "min": timedelta(minutes=1), "minute": timedelta(minutes=1), "h": timedelta(hours=1),
+    "hr": timedelta(hours=1), "hour": timedelta(hours=1), "d": timedelta(days=1), "day": timedelta(days=1),
+    "w": timedelta(weeks=1), "wk": timedelta(weeks=1), "week": timedelta(weeks=1),
+    "month": timedelta(days=30),
+}  # fmt: skip
+
+_MODULE_WORDS: dict[Module, re.Pattern[str]] = {
+    Module.ENERGY: re.compile(r"\b(energy|electric\w*|power|consumption|grid|kwh)\b"),
+    Module.MACHINE: re.compile(r"\b(machines?|machinery|mechanical|equipment|motors?|spindles?|bearings?)\b"),
+    Module.CYBER: re.compile(
+        r"\b(cyber\w*|security|network|intrusions?|attacks?|swat|water treatment|scada)\b"
+    ),
+}
+_SEVERITY_WORDS: tuple[tuple[Severity, re.Pattern[str]], ...] = (
+    (Severity.CRITICAL, re.compile(r"\bcritical\b")),
+    (
+        Severity.HIGH,
+        re.compile(
+            r"\bhigh[- ](severity|priority)\b|\bseverity (is |of )?high\b|\b(severe|serious|major)\b"
+            r"|\bhigh (anomal\w*|alerts?|incidents?|ones)\b"
+        ),
+    ),
+    (Severity.MEDIUM, re.compile(r"\bmedium\b|\bmoderate\b")),
+)
+_UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+_ORDINAL = re.compile(
+    r"\b(first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th)\b(?=\s+(one|anomal|alert|of them)|\s*\??$)"
+)
+_ORDINALS = {
+    "first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2, "fourth": 3, "4th": 3,
+    "fifth": 4, "5th": 4,
+}  # fmt: skip
+# A tag such as P101, LIT101 or FIT-201: how plant sensors are named when no model lists them.
+_TAG = re.compile(r"\b[A-Z]{1,4}[-_]?\d{2,4}[A-Z]?\b")
+
+_N = r"(\d+|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")"
+_UNIT = r"(minutes?|mins?|hours?|hrs?|h|days?|d|weeks?|wks?|w|months?)"
+_ISO_DATE = r"(\d{4})-(\d{2})-(\d{2})"
+_MONTH_DATE = _MONTH_NAMES + r"\s+(\d{1,2})(?:st|nd|rd|th)?(?:,?\s+(\d{4}))?"
+_DAY_MONTH = r"(\d{1,2})(?:st|nd|rd|th)?\s+" + _MONTH_NAMES + r"(?:,?\s+(\d{4}))?"
+_TIME_OF_DAY = re.compile(
+    r"(?:\b(?:at|around|about|near)\s+|@\s*|\b)(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(am|pm)?\b"
+    r"|\b(?:at|around|about)\s+(\d{1,2})\s*(am|pm)\b"
+)
+
+
+# A regex match and `now` to the period it names; None when the match is not a valid period.
+RangeBuilder = Callable[[re.Match[str], datetime], TimeRange | None]
+
+
+def _fmt(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _midnight(moment: datetime) -> datetime:
+    return datetime.combine(moment.date(), time(0))
+
+
+def _most_recent_weekday(now: datetime, name: str, strictly_before: bool = False) -> datetime:
+    back = (now.weekday() - _WEEKDAYS.index(name)) % 7
+    if back == 0 and strictly_before:
+        back = 7
+    return _midnight(now) - timedelta(days=back)
+
+
+def _unit(word: str) -> timedelta:
+    return _UNITS[word.rstrip("s")]
+
+
+def _calendar_date(now: datetime, year: str | None, month: int, day: int) -> date | None:
+    try:
+        candidate = date(int(year) if year else now.year, month, day)
+    except ValueError:
+        return None
+    if year is None and candidate > now.date():
+        candidate = candidate.replace(year=now.year - 1)
+    return candidate
+
+
+def _day(day: date, label: str) -> TimeRange:
+    start = datetime.combine(day, time(0))
+    return TimeRange(start, start + timedelta(days=1), f"{label} ({day.isoformat()})")
+
+
+class _RangeFinder:
+    """Finds time phrases; a matched span is blanked so shorter phrases inside it do not match again."""
+
+    def __init__(self, text: str, now: datetime) -> None:
+        self.text = text
+        self.now = now
+        self.found: list[tuple[int, TimeRange]] = []
+        self.at_time: time | None = None
+        self.at_date: date | None = None
+
+    def take(self, pattern: str, build: RangeBuilder) -> None:
+        for match in list(re.finditer(pattern, self.text)):
+            result = build(match, self.now)
+            if result is not None:
+                self.found.append((match.start(), result))
+                self.text = (
+                    self.text[: match.start()]
+                    + " " * (match.end() - match.start())
+                    + self.text[match.end() :]
+                )
+
+    def ranges(self) -> tuple[TimeRange, ...]:
+        return tuple(r for _, r in sorted(self.found, key=lambda item: item[0]))
+
+
+def _rolling(match: re.Match[str], now: datetime) -> TimeRange | None:
+    which, amount, unit_word = match.group(1), match.group(2), match.group(3)
+    unit = _unit(unit_word)
+    if amount is None and which in ("last", "previous") and unit in (_UNITS["week"], _UNITS["month"]):
+        return None  # calendar "last week" / "last month", handled by their own patterns
+    count = 1 if amount is None else int(amount) if amount.isdigit() else _NUMBER_WORDS[amount]
+    if count <= 0:
+        return None
+    length = unit * count
+    start = now - length
+    noun = unit_word if amount is None else f"{count} {unit_word}"
+    return TimeRange(start, None, f"in the {which} {noun} (since {_fmt(start)})")
+
+
+def _since(match: re.Match[str], now: datetime) -> TimeRange | None:
+    target = match.group(1)
+    if target in _WEEKDAYS:
+        start = _most_recent_weekday(now, target)
+    elif target == "yesterday":
+        start = _midnight(now) - timedelta(days=1)
+    elif target == "today" or target == "midnight":
+        start = _midnight(now)
+    else:
+        return None
+    return TimeRange(start, None, f"since {target.capitalize()} ({_fmt(start)})")
+
+
+def _named_period(match: re.Match[str], now: datetime) -> TimeRange | None:
+    phrase = " ".join(match.group(0).split())
+    today = _midnight(now)
+    monday = today - timedelta(days=now.weekday())
+    first_of_month = today.replace(day=1)
+    if phrase == "today":
+        return _day(today.date(), "today")
+    if phrase == "yesterday":
+        return _day((today - timedelta(days=1)).date(), "yesterday")
+    if phrase == "day before yesterday":
+        return _day((today - timedelta(days=2)).date(), "the day before yesterday")
+    if phrase == "this week":
+        return TimeRange(
+            monday, monday + timedelta(days=7), f"this week (since Monday {monday.date().isoformat()})"
+        )
+    if phrase in ("last week", "previous week"):
+        start = monday - timedelta(days=7)
+        return TimeRange(
+            start, monday, f"last week ({start.date().isoformat()} to {monday.date().isoformat()})"
+        )
+    if phrase == "this month":
+        return TimeRange(first_of_month, None, f"this month (since {first_of_month.date().isoformat()})")
+    if phrase in ("last month", "previous month"):
+        start = (first_of_month - timedelta(days=1)).replace(day=1)
+        return TimeRange(start, first_of_month, f"last month ({start.strftime('%Y-%m')})")
+    if phrase == "this morning":
+        return TimeRange(today, today + timedelta(hours=12), f"this morning ({today.date().isoformat()})")
+    if phrase == "this afternoon":
+        return TimeRange(today + timedelta(hours=12), today + timedelta(hours=18), "this afternoon")
+    if phrase in ("this evening", "tonight"):
+        return TimeRange(today + timedelta(hours=18), today + timedelta(days=1), "this evening")
+    if phrase == "last night":
+        return TimeRange(
+            today - timedelta(hours=6), today + timedelta(hours=6), "last night (18:00 to 06:00)"
+        )
+    return None
+
+
+def _weekday(match: re.Match[str], now: datetime) -> TimeRange | None:
+    qualifier, name = match.group(1), match.group(2)
+    start = _most_recent_weekday(now, name, strictly_before=qualifier == "last")
+    return _day(start.date(), f"on {name.capitalize()}")
+
+
+def _iso_date(match: re.Match[str], now: datetime) -> TimeRange | None:
+    since = match.group(1) is not None
+    day = _calendar_date(now, match.group(2), int(match.group(3)), int(match.group(4)))
+    return _date_range(day, since)
+
+
+def _month_date(match: re.Match[str], now: datetime) -> TimeRange | None:
+    since = match.group(1) is not None
+    month = _MONTHS.index(match.group(2)[:3]) + 1
+    return _date_range(_calendar_date(now, match.group(4), month, int(match.group(3))), since)
+
+
+def _day_month(match: re.Match[str], now: datetime) -> TimeRange | None:
+    since = match.group(1) is not None
+    month = _MONTHS.index(match.group(3)[:3]) + 1
+    return _date_range(_calendar_date(now, match.group(4), month, int(match.group(2))), since)
+
+
+def _date_range(day: date | None, since: bool) -> TimeRange | None:
+    if day is None:
+        return None
+    if since:
+        start = datetime.combine(day, time(0))
+        return TimeRange(start, None, f"since {day.isoformat()}")
+    start = datetime.combine(day, time(0))
+    return TimeRange(start, start + timedelta(days=1), f"on {day.isoformat()}")
+
+
+_RANGE_PATTERNS: tuple[tuple[str, RangeBuilder], ...] = (
+    (rf"\b(since\s+)?{_ISO_DATE}(?:\b|t(?=\d))", _iso_date),
+    (rf"\b(since\s+)?(?:on\s+)?{_MONTH_DATE}\b", _month_date),
+    (rf"\b(since\s+)?(?:on\s+)?(?:the\s+)?{_DAY_MONTH}\b", _day_month),
+    (r"\bsince\s+(" + "|".join((*_WEEKDAYS, "yesterday", "today", "midnight")) + r")\b", _since),
+    (rf"\b(last|past|previous)\s+(?:{_N}\s*)?{_UNIT}\b", _rolling),
+    (
+        r"\b(day before yesterday|yesterday|today|this\s+week|last\s+week|previous\s+week|this\s+month|"
+        r"last\s+month|previous\s+month|this\s+morning|this\s+afternoon|this\s+evening|tonight|last\s+night)\b",
+        _named_period,
+    ),
+    (r"\b(on|last|this)?\s*(" + "|".join(_WEEKDAYS) + r")\b", _weekday),
+)
+
+
+def parse_time(text: str, now: datetime) -> tuple[tuple[TimeRange, ...], time | None, str]:
+    """Time ranges in order of mention, a time of day if one is named, and the text with them blanked."""
+    finder = _RangeFinder(text.lower(), now)
+    for pattern, build in _RANGE_PATTERNS:
+        finder.take(pattern, build)
+    at_time = None
+    match = _TIME_OF_DAY.search(finder.text)
+    if match is not None:
+        at_time = _clock_time(match)
+        if at_time is not None:
+            finder.text = (
+                finder.text[: match.start()]
+                + " " * (match.end() - match.start())
+                + finder.text[match.end() :]
+            )
+    return finder.ranges(), at_time, finder.text
+
+
+def _clock_time(match: re.Match[str]) -> time | None:
+    if match.group(1) is not None:
+        hour, minute, second, half = (
+            int(match.group(1)),
+            int(match.group(2)),
+            int(match.group(3) or 0),
+            match.group(4),
+        )
+    else:
+        hour, minute, second, half = int(match.group(5)), 0, 0, match.group(6)
+    if half == "pm" and hour < 12:
+        hour += 12
+    elif half == "am" and hour == 12:
+        hour = 0
+    if hour > 23 or minute > 59 or second > 59:
+        return None
+    return time(hour, minute, second)
+
+
+@dataclass
+class SlotParser:
+    """Reads slots from a question. Sensor names come from the loaded models' feature lists, per module."""
+
+    feature_names: Mapping[Module, Sequence[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.feature_modules: dict[str, set[Module]] = {}
+        for module, names in self.feature_names.items():
+            for name in names:
+                self.feature_modules.setdefault(name, set()).add(Module(module))
+        self._by_lower = {name.lower(): name for name in self.feature_modules}
+        alternatives = [
+            r"[_\-\s]?".join(re.escape(part) for part in re.split(r"[_\-\s]+", name.lower()) if part)
+            for name in sorted(self.feature_modules, key=len, reverse=True)
+        ]
+        self._feature_pattern = (
+            re.compile(r"(?<![\w])(" + "|".join(alternatives) + r")(?![\w])") if alternatives else None
+        )
+
+    def parse(self, text: str, now: datetime) -> Slots:
+        features, text_without_features = self._features(text)
+        time_ranges, at_time, rest = parse_time(text_without_features, now)
+        at_date = None
+        if at_time is not None and time_ranges and time_ranges[0].single_day() is not None:
+            at_date = time_ranges[0].single_day()
+        anomaly_match = _UUID.search(text.lower())
+        ordinal_match = _ORDINAL.search(rest)
+        return Slots(
+            modules=self._modules(rest, features),
+            time_ranges=time_ranges,
+            at_time=at_time,
+            at_date=at_date,
+            features=features,
+            min_severity=next((sev for sev, pattern in _SEVERITY_WORDS if pattern.search(rest)), None),
+            anomaly_id=anomaly_match.group(0) if anomaly_match else None,
+            ordinal=_ORDINALS[ordinal_match.group(1)] if ordinal_match else None,
+        )
+
+    def modules_of(self, feature: str) -> set[Module]:
+        return self.feature_modules.get(feature, set())
+
+    def _features(self, text: str) -> tuple[tuple[str, ...], str]:
+        found: list[str] = []
+        blanked = text
+        if self._feature_pattern is not None:
+            for match in self._feature_pattern.finditer(text.lower()):
+                name = self._canonical(match.group(1))
+                if name is not None and name not in found:
+                    found.append(name)
+                blanked = (
+                    blanked[: match.start()] + " " * (match.end() - match.start()) + blanked[match.end() :]
+                )
+        for match in _TAG.finditer(blanked):
+            if match.group(0) not in found:
+                found.append(match.group(0))
+            blanked = blanked[: match.start()] + " " * (match.end() - match.start()) + blanked[match.end() :]
+        return tuple(found), blanked
+
+    def _canonical(self, written: str) -> str | None:
+        squeezed = re.sub(r"[_\-\s]+", "", written)
+        for lower, name in self._by_lower.items():
+            if re.sub(r"[_\-\s]+", "", lower) == squeezed:
+                return name
+        return None
+
+    def _modules(self, text: str, features: Sequence[str]) -> tuple[Module, ...]:
+        named = [module for module, pattern in _MODULE_WORDS.items() if pattern.search(text)]
+        if named:
+            return tuple(named)
+        # A sensor that only one module has tells which module is meant (P101 is a cyber tag).
+        owners = {module for feature in features for module in self.modules_of(feature)}
+        return (owners.pop(),) if len(owners) == 1 else ()

@@ -1,0 +1,104 @@
+"""Score readings with a trained model: every reading gets a ScorePoint, those past the threshold an Anomaly."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from plantwatch.domain.anomaly import Anomaly, ScorePoint, severity_for
+from plantwatch.domain.errors import FeatureMismatchError
+from plantwatch.domain.frames import SensorFrame
+from plantwatch.domain.ports import TrainedModel
+from plantwatch.domain.root_cause import rank_root_causes
+
+
+@dataclass(frozen=True)
+class ScoringResult:
+    points: list[ScorePoint]
+    anomalies: list[Anomaly]
+
+
+def aligned_values(frame: SensorFrame, feature_names: list[str]) -> np.ndarray:
+    """The frame's values in the model's feature order; a missing or extra feature is an error naming it."""
+    have, want = set(frame.feature_names), set(feature_names)
+    if have != want:
+        missing = sorted(want - have)
+        extra = sorted(have - want)
+        parts = []
+        if missing:
+            parts.append(f"missing features {missing}")
+        if extra:
+            parts.append(f"unexpected features {extra}")
+        field = (missing or extra)[0]
+        raise FeatureMismatchError("readings do not match the model: " + "; ".join(parts), field=field)
+    return frame.values[feature_names].to_numpy(dtype=np.float64)
+
+
+def score_frame(
+    frame: SensorFrame,
+    model: TrainedModel,
+    *,
+    emit_from: int = 0,
+    top_k: int = 5,
+    now: datetime | None = None,
+) -> ScoringResult:
+    """Score `frame` in time order.
+
+    Rows before `emit_from` are context only (readings already scored, kept so the first new reading has a full
+    window); they produce no points or anomalies.
+    """
+    card = model.card
+    values = aligned_values(frame, card.feature_names)
+    scores = model.detector.score(values)
+    detected_at = now or datetime.now(UTC).replace(tzinfo=None)
+    timestamps = frame.values.index.to_pydatetime()
+    window = max(1, card.window)
+
+    points: list[ScorePoint] = []
+    flagged: list[int] = []
+    for t in range(emit_from, len(frame)):
+        score = float(scores[t])
+        if not np.isfinite(score):
+            continue
+        points.append(
+            ScorePoint(
+                module=frame.module,
+                source=frame.source,
+                timestamp=timestamps[t],
+                score=score,
+                threshold=card.threshold,
+                model_name=card.model_name,
+                model_version=card.version,
+            )
+        )
+        if score > card.threshold:
+            flagged.append(t)
+
+    anomalies: list[Anomaly] = []
+    if flagged:
+        # explain once for the whole frame: per-window calls would redo the same forward passes
+        explanation = model.detector.explain(values)
+        for t in flagged:
+            score = float(scores[t])
+            anomalies.append(
+                Anomaly(
+                    module=frame.module,
+                    source=frame.source,
+                    window_start=timestamps[max(0, t - window + 1)],
+                    window_end=timestamps[t],
+                    score=score,
+                    threshold=card.threshold,
+                    severity=severity_for(score, card.threshold),
+                    root_cause=rank_root_causes(
+                        card.feature_names,
+                        explanation.contributions[t],
+                        values[t],
+                        explanation.expected[t],
+                        top_k=top_k,
+                    ),
+                    model_name=card.model_name,
+                    model_version=card.version,
+                    detected_at=detected_at,
+                )
+            )
+    return ScoringResult(points=points, anomalies=anomalies)

@@ -1,0 +1,117 @@
+"""Train a detector on a module's normal data, calibrate its threshold without labels, store it.
+
+The frame is split in time order: the first `train_fraction` is the training part (the rest is never looked
+at, it stays unseen for evaluation); the training part is split again into a fitting slice and, after it, a
+validation slice of `validation_fraction`. The detector fits on the normal rows of the fitting slice; the
+threshold is calibrated on its scores of the validation slice's normal windows, data it was not fitted on.
+"""
+
+import hashlib
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from plantwatch.domain.errors import InvalidInputError
+from plantwatch.domain.frames import SensorFrame
+from plantwatch.domain.ports import Detector, ModelCard, ModelRegistry, Thresholder
+
+# Fewer normal validation scores than this cannot say where the tail of normal scores lies.
+MIN_VALIDATION_SCORES = 50
+
+
+def data_hash(values: np.ndarray, feature_names: Sequence[str]) -> str:
+    """sha256 of the training values (float64, row-major) and their feature names: which data made a model."""
+    digest = hashlib.sha256()
+    digest.update("\x1f".join(feature_names).encode())
+    digest.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    return digest.hexdigest()
+
+
+def normal_window_mask(frame: SensorFrame, window: int) -> np.ndarray:
+    """True at row t when every reading of the window ending at t is normal (always when unlabelled)."""
+    if frame.labels is None:
+        return np.ones(len(frame), dtype=bool)
+    normal = pd.Series((frame.labels == 0).to_numpy(dtype=float))
+    return (normal.rolling(window, min_periods=window).min() == 1.0).to_numpy()
+
+
+def _check_fraction(name: str, value: float, low: float, high: float) -> None:
+    if not low < value <= high:
+        raise InvalidInputError(f"{name} must be in ({low}, {high}], got {value}", field=name)
+
+
+def train_model(
+    frame: SensorFrame,
+    detector: Detector,
+    thresholder: Thresholder,
+    registry: ModelRegistry,
+    validation_fraction: float = 0.2,
+    train_fraction: float = 1.0,
+    model_name: str | None = None,
+) -> ModelCard:
+    """Fit, calibrate and store `detector`; returns the card the registry saved, with its version."""
+    _check_fraction("train_fraction", train_fraction, 0.0, 1.0)
+    _check_fraction("validation_fraction", validation_fraction, 0.0, 0.9)
+    training_part, _ = frame.split(train_fraction) if train_fraction < 1.0 else (frame, None)
+    fitting, validation = training_part.split(1.0 - validation_fraction)
+    fitting_normal = fitting.normal_only()
+    if len(fitting_normal) == 0:
+        raise InvalidInputError(f"{frame.source}: the fitting slice holds no normal rows", field="labels")
+    if len(validation) == 0:
+        raise InvalidInputError(f"{frame.source}: the validation slice is empty", field="validation_fraction")
+
+    started = time.perf_counter()
+    fit_values = fitting_normal.to_numpy()
+    detector.fit(fit_values, frame.feature_names)
+    training_seconds = time.perf_counter() - started
+
+    # the last window - 1 readings before the validation slice give its first row a full window
+    context = min(detector.window - 1, len(fitting))
+    tail = np.zeros(len(training_part), dtype=bool)
+    tail[len(fitting) - context :] = True
+    scored = training_part.slice_mask(tail)
+    scores = detector.score(scored.to_numpy())[context:]
+    normal_scores = scores[normal_window_mask(scored, detector.window)[context:] & np.isfinite(scores)]
+    if len(normal_scores) < MIN_VALIDATION_SCORES:
+        raise InvalidInputError(
+            f"{frame.source}: only {len(normal_scores)} normal validation windows to calibrate the threshold "
+            f"on (need {MIN_VALIDATION_SCORES}); give more data or a larger validation_fraction",
+            field="validation_fraction",
+        )
+    threshold = float(thresholder.calibrate(normal_scores))
+
+    metrics: dict[str, Any] = {
+        "fit_rows": len(fitting_normal),
+        "validation_rows": len(validation),
+        "validation_normal_windows": len(normal_scores),
+        "train_fraction": train_fraction,
+        "validation_fraction": validation_fraction,
+        "train_until": training_part.values.index[-1].isoformat(),
+        "training_seconds": round(training_seconds, 3),
+        "threshold": threshold,
+        "validation_false_alarm_rate": float(np.mean(normal_scores > threshold)),
+        **{f"validation_score_p{q}": float(np.quantile(normal_scores, q / 100)) for q in (50, 90, 99)},
+        "validation_score_max": float(normal_scores.max()),
+    }
+    training_metrics = getattr(detector, "training_metrics", None)
+    if callable(training_metrics):
+        metrics.update(training_metrics())
+
+    card = ModelCard(
+        module=frame.module,
+        model_name=model_name or detector.name,
+        version="",
+        feature_names=list(frame.feature_names),
+        window=detector.window,
+        threshold=threshold,
+        threshold_method=thresholder.method,
+        data_hash=data_hash(fit_values, frame.feature_names),
+        training_source=frame.source,
+        created_at=datetime.now(UTC).replace(tzinfo=None),
+        metrics=metrics,
+    )
+    return registry.save(detector, card)

@@ -1,0 +1,47 @@
+"""Fixtures of the detector contract suite: one small fitted detector per catalog entry, shared by its tests."""
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from plantwatch.infrastructure.detectors import DETECTORS, WindowDetector, build_detector
+from tests.contract.synthetic import FEATURES, SyntheticSeries, normal_series, with_anomalies
+
+# Tiny models: the whole suite trains every detector twice on two shared cores.
+SMALL_HYPER: dict[str, dict[str, Any]] = {
+    "lstm_ae": {"window": 8, "hidden": 16, "epochs": 12, "patience": 3, "device": "cpu"},
+    "gru": {"window": 8, "hidden": 16, "epochs": 12, "patience": 3, "device": "cpu"},
+    "vae": {"window": 8, "hidden": 32, "latent": 4, "epochs": 25, "patience": 4, "device": "cpu"},
+    "pca": {"window": 4},
+}
+TRAIN_ROWS = 1200
+TEST_ROWS = 640
+
+
+def fit_small(name: str, values: np.ndarray, seed: int = 3) -> WindowDetector:
+    torch.set_num_threads(1)
+    return build_detector(name, seed=seed, **SMALL_HYPER[name]).fit(values, FEATURES)
+
+
+@pytest.fixture(scope="session")
+def train_values() -> np.ndarray:
+    return normal_series(TRAIN_ROWS, seed=11)
+
+
+@pytest.fixture(scope="session")
+def test_series() -> SyntheticSeries:
+    # continues the training phase so the test data are the same process, later in time
+    return with_anomalies(TEST_ROWS, seed=12, start=TRAIN_ROWS)
+
+
+@pytest.fixture(scope="session", params=sorted(DETECTORS))
+def detector_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def fitted(detector_name: str, train_values: np.ndarray) -> WindowDetector:
+    """The catalog entry fitted once per session (tests must not change it)."""
+    return fit_small(detector_name, train_values)

@@ -1,0 +1,152 @@
+"""In-memory fakes of the domain ports, for service and API tests that need no database.
+
+InMemoryAnomalyRepository passes the same contract tests (tests/repository_contract.py) as the SQL store.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from plantwatch.domain.anomaly import Anomaly, FeatureContribution, ScorePoint, Severity
+from plantwatch.domain.errors import NotFoundError
+from plantwatch.domain.modules import Module
+from plantwatch.domain.ports import AnomalyPage, AnomalyQuery
+from plantwatch.infrastructure.storage.cursor import decode_cursor, encode_cursor
+from plantwatch.infrastructure.storage.validation import (
+    check_anomalies,
+    check_query,
+    check_score_points,
+    check_score_range,
+)
+
+ScoreKey = tuple[Module, str, datetime, str, str]
+
+BASE_TIME = datetime(2024, 3, 1, 12, 0, 0)
+
+
+def make_anomaly(
+    window_end: datetime = BASE_TIME,
+    *,
+    module: Module = Module.ENERGY,
+    source: str = "meter-1",
+    score: float = 3.0,
+    threshold: float = 1.0,
+    severity: Severity = Severity.HIGH,
+    features: Sequence[str] = ("voltage", "current"),
+    model_name: str = "lstm_ae",
+    model_version: str = "1",
+    window_seconds: int = 60,
+) -> Anomaly:
+    """A valid Anomaly; root-cause contributions fall with rank, as a detector would give them."""
+    root_cause = tuple(
+        FeatureContribution(feature=name, contribution=10.0 / (rank + 1), observed=1.5 + rank, expected=1.0)
+        for rank, name in enumerate(features)
+    )
+    return Anomaly(
+        module=module,
+        source=source,
+        window_start=window_end - timedelta(seconds=window_seconds),
+        window_end=window_end,
+        score=score,
+        threshold=threshold,
+        root_cause=root_cause,
+        model_name=model_name,
+        model_version=model_version,
+        detected_at=datetime(2024, 3, 2, 8, 30, 15, 123456),
+        severity=severity,
+    )
+
+
+def make_score_point(
+    timestamp: datetime = BASE_TIME,
+    *,
+    module: Module = Module.ENERGY,
+    source: str = "meter-1",
+    score: float = 0.5,
+    threshold: float = 1.0,
+    model_name: str = "lstm_ae",
+    model_version: str = "1",
+) -> ScorePoint:
+    return ScorePoint(
+        module=module,
+        source=source,
+        timestamp=timestamp,
+        score=score,
+        threshold=threshold,
+        model_name=model_name,
+        model_version=model_version,
+    )
+
+
+def _sort_key(anomaly: Anomaly) -> tuple[datetime, str]:
+    return anomaly.window_end, anomaly.id
+
+
+class InMemoryAnomalyRepository:
+    """AnomalyRepository kept in dicts; same ordering, filters, cursors and errors as SqlAnomalyRepository."""
+
+    def __init__(self) -> None:
+        self.anomalies: dict[str, Anomaly] = {}
+        self.scores: dict[ScoreKey, ScorePoint] = {}
+
+    def add_many(self, anomalies: Sequence[Anomaly]) -> int:
+        check_anomalies(anomalies)
+        new = {a.id: a for a in anomalies if a.id not in self.anomalies}
+        self.anomalies.update(new)
+        return len(new)
+
+    def get(self, anomaly_id: str) -> Anomaly:
+        try:
+            return self.anomalies[anomaly_id]
+        except KeyError:
+            raise NotFoundError(f"anomaly {anomaly_id!r} not found") from None
+
+    def find(self, query: AnomalyQuery) -> AnomalyPage:
+        check_query(query)
+        after = decode_cursor(query.cursor) if query.cursor else None
+        matches = sorted(
+            (
+                a
+                for a in self.anomalies.values()
+                if self._matches(a, query) and (after is None or _sort_key(a) < after)
+            ),
+            key=_sort_key,
+            reverse=True,
+        )
+        items = matches[: query.limit]
+        next_cursor = encode_cursor(items[-1]) if len(matches) > query.limit else None
+        return AnomalyPage(items=items, next_cursor=next_cursor)
+
+    @staticmethod
+    def _matches(anomaly: Anomaly, query: AnomalyQuery) -> bool:
+        return (
+            (query.module is None or anomaly.module == query.module)
+            and (query.source is None or anomaly.source == query.source)
+            and (query.since is None or anomaly.window_end >= query.since)
+            and (query.until is None or anomaly.window_end < query.until)
+            and (query.min_severity is None or anomaly.severity.rank >= query.min_severity.rank)
+            and (query.feature is None or any(c.feature == query.feature for c in anomaly.root_cause))
+        )
+
+    def add_scores(self, points: Sequence[ScorePoint]) -> int:
+        check_score_points(points)
+        new = {}
+        for point in points:
+            key = (point.module, point.source, point.timestamp, point.model_name, point.model_version)
+            if key not in self.scores:
+                new[key] = point
+        self.scores.update(new)
+        return len(new)
+
+    def list_scores(
+        self, module: Module, since: datetime | None = None, until: datetime | None = None, limit: int = 5000
+    ) -> list[ScorePoint]:
+        check_score_range(since, until, limit)
+        selected = [
+            p
+            for p in self.scores.values()
+            if p.module == module
+            and (since is None or p.timestamp >= since)
+            and (until is None or p.timestamp < until)
+        ]
+        selected.sort(key=lambda p: (p.timestamp, p.source, p.model_name, p.model_version))
+        return selected[:limit]

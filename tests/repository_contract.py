@@ -1,0 +1,239 @@
+"""The behaviour every AnomalyRepository must have, as plain functions of a fresh, empty repository.
+
+tests/unit/test_memory_repository.py runs them over the in-memory fake,
+tests/unit/test_sql_repository_sqlite.py over SQLite and tests/integration/test_sql_repository.py over
+PostgreSQL, so the fake cannot drift from the store.
+"""
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, timedelta
+
+import pytest
+
+from plantwatch.domain.anomaly import Anomaly, Severity
+from plantwatch.domain.errors import InvalidInputError, NotFoundError
+from plantwatch.domain.modules import Module
+from plantwatch.domain.ports import AnomalyQuery, AnomalyRepository
+from tests.fakes import BASE_TIME, make_anomaly, make_score_point
+
+
+def _all(repository: AnomalyRepository, **filters: object) -> list[Anomaly]:
+    """Every anomaly matching the filters, walking all pages."""
+    items: list[Anomaly] = []
+    cursor = None
+    while True:
+        page = repository.find(AnomalyQuery(limit=7, cursor=cursor, **filters))  # type: ignore[arg-type]
+        items.extend(page.items)
+        if page.next_cursor is None:
+            return items
+        cursor = page.next_cursor
+
+
+def _newest_first(anomalies: list[Anomaly]) -> list[Anomaly]:
+    return sorted(anomalies, key=lambda a: (a.window_end, a.id), reverse=True)
+
+
+def check_add_many_is_idempotent(repository: AnomalyRepository) -> None:
+    batch = [make_anomaly(BASE_TIME + timedelta(minutes=i)) for i in range(3)]
+    assert repository.add_many(batch) == 3
+    assert repository.add_many(batch) == 0
+    # Stored anomalies plus a new one given twice in the same batch: the new one counts once.
+    extra = make_anomaly(BASE_TIME + timedelta(minutes=10))
+    assert repository.add_many([*batch, extra, extra]) == 1
+    assert repository.add_many([]) == 0
+    assert len(_all(repository)) == 4
+
+
+def check_get_round_trips_every_field(repository: AnomalyRepository) -> None:
+    anomaly = make_anomaly(
+        BASE_TIME.replace(microsecond=654321),
+        module=Module.CYBER,
+        source="plc-7",
+        score=12.345678901234,
+        threshold=0.987654321,
+        severity=Severity.CRITICAL,
+        features=("flow_rate", "valve_2", "tank_level"),
+        model_name="pca",
+        model_version="2024-03-01T12-00-00",
+    )
+    no_cause = make_anomaly(BASE_TIME, features=())
+    repository.add_many([anomaly, no_cause])
+    assert repository.get(anomaly.id) == anomaly
+    assert repository.get(anomaly.id).top_feature == "flow_rate"
+    assert repository.get(no_cause.id) == no_cause
+    assert repository.get(no_cause.id).root_cause == ()
+
+
+def check_get_unknown_id_raises_not_found(repository: AnomalyRepository) -> None:
+    repository.add_many([make_anomaly()])
+    with pytest.raises(NotFoundError, match="no-such-id"):
+        repository.get("no-such-id")
+
+
+def check_find_orders_newest_first_then_id_descending(repository: AnomalyRepository) -> None:
+    # Several sources share window_ends, so the id decides their order.
+    batch = [
+        make_anomaly(BASE_TIME + timedelta(seconds=30 * (i % 4)), source=f"meter-{i}", features=("voltage",))
+        for i in range(12)
+    ]
+    repository.add_many(batch)
+    page = repository.find(AnomalyQuery(limit=100))
+    assert page.items == _newest_first(batch)
+    assert page.next_cursor is None
+
+
+def check_find_filters(repository: AnomalyRepository) -> None:
+    t = BASE_TIME
+    energy_old = make_anomaly(t, severity=Severity.LOW, features=("voltage", "current"))
+    energy_mid = make_anomaly(
+        t + timedelta(hours=1), severity=Severity.MEDIUM, features=("current", "voltage")
+    )
+    energy_new = make_anomaly(t + timedelta(hours=2), severity=Severity.CRITICAL, features=("power_factor",))
+    machine = make_anomaly(
+        t + timedelta(hours=1),
+        module=Module.MACHINE,
+        source="press-3",
+        severity=Severity.HIGH,
+        features=("vib",),
+    )
+    cyber = make_anomaly(t + timedelta(hours=3), module=Module.CYBER, source="plc-1", features=("voltage",))
+    repository.add_many([energy_old, energy_mid, energy_new, machine, cyber])
+
+    assert _all(repository, module=Module.ENERGY) == [energy_new, energy_mid, energy_old]
+    assert _all(repository, source="press-3") == [machine]
+    assert _all(repository, source="nowhere") == []
+    # since is inclusive, until exclusive: [t+1h, t+2h) holds the two anomalies at exactly t+1h.
+    assert set(_all(repository, since=t + timedelta(hours=1), until=t + timedelta(hours=2))) == {
+        energy_mid,
+        machine,
+    }
+    assert _all(repository, since=t + timedelta(hours=2)) == [cyber, energy_new]
+    assert _all(repository, until=t + timedelta(hours=1)) == [energy_old]
+    assert _all(repository, min_severity=Severity.HIGH) == [cyber, energy_new, machine]
+    assert _all(repository, min_severity=Severity.CRITICAL) == [energy_new]
+    assert len(_all(repository, min_severity=Severity.LOW)) == 5
+    # feature matches any rank of the root cause, not only the top one.
+    assert _all(repository, feature="voltage") == [cyber, energy_mid, energy_old]
+    assert _all(repository, feature="current", module=Module.ENERGY, min_severity=Severity.MEDIUM) == [
+        energy_mid
+    ]
+    assert _all(repository, feature="no_such_feature") == []
+
+
+def check_pagination_walks_every_item_once_in_order(repository: AnomalyRepository) -> None:
+    batch = [
+        make_anomaly(BASE_TIME + timedelta(minutes=i // 3), source=f"meter-{i % 3}", model_version=str(i))
+        for i in range(23)
+    ]
+    repository.add_many(batch)
+    expected = _newest_first(batch)
+    for limit in (1, 5, 23, 24):
+        walked: list[Anomaly] = []
+        cursor = None
+        pages = 0
+        while True:
+            page = repository.find(AnomalyQuery(limit=limit, cursor=cursor))
+            pages += 1
+            assert len(page.items) <= limit
+            walked.extend(page.items)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert walked == expected, f"limit {limit}"
+        assert pages == -(-len(expected) // limit), f"limit {limit}: the last full page must end the walk"
+
+
+def check_pagination_keeps_filters(repository: AnomalyRepository) -> None:
+    energy = [make_anomaly(BASE_TIME + timedelta(minutes=i)) for i in range(9)]
+    machine = [make_anomaly(BASE_TIME + timedelta(minutes=i), module=Module.MACHINE) for i in range(9)]
+    repository.add_many(energy + machine)
+    assert _all(repository, module=Module.MACHINE) == _newest_first(machine)
+
+
+def check_bad_cursor_and_limit_are_invalid_input(repository: AnomalyRepository) -> None:
+    repository.add_many([make_anomaly()])
+    # Not base64; base64 of text without the separator; a well-formed key with an unparseable timestamp.
+    for cursor in ("not-base64!", "aGVsbG8=", "bm90LWEtdGltZXxzb21lLWlk"):
+        with pytest.raises(InvalidInputError) as error:
+            repository.find(AnomalyQuery(cursor=cursor))
+        assert error.value.field == "cursor"
+    with pytest.raises(InvalidInputError) as error:
+        repository.find(AnomalyQuery(limit=0))
+    assert error.value.field == "limit"
+
+
+def check_batch_with_a_bad_item_stores_nothing(repository: AnomalyRepository) -> None:
+    good = make_anomaly(BASE_TIME)
+    bad = make_anomaly(BASE_TIME + timedelta(minutes=1), score=float("nan"))
+    with pytest.raises(InvalidInputError) as error:
+        repository.add_many([good, bad])
+    assert error.value.field == "score"
+    assert "anomaly 1" in str(error.value)
+    assert _all(repository) == []
+    with pytest.raises(NotFoundError):
+        repository.get(good.id)
+    assert repository.add_many([good]) == 1
+
+
+def check_timezone_aware_timestamps_are_refused(repository: AnomalyRepository) -> None:
+    aware = make_anomaly(BASE_TIME.replace(tzinfo=UTC))
+    with pytest.raises(InvalidInputError) as error:
+        repository.add_many([aware])
+    assert error.value.field == "window_start"
+    with pytest.raises(InvalidInputError) as error:
+        repository.find(AnomalyQuery(since=BASE_TIME.replace(tzinfo=UTC)))
+    assert error.value.field == "since"
+    assert _all(repository) == []
+
+
+def check_scores_are_idempotent_and_oldest_first(repository: AnomalyRepository) -> None:
+    points = [make_score_point(BASE_TIME + timedelta(seconds=i), score=i / 10) for i in range(10)]
+    other_source = [make_score_point(BASE_TIME + timedelta(seconds=i), source="meter-2") for i in range(3)]
+    other_module = [make_score_point(BASE_TIME, module=Module.MACHINE)]
+    shuffled = points[5:] + other_source + points[:5] + other_module
+    assert repository.add_scores(shuffled) == 14
+    assert repository.add_scores(shuffled) == 0
+    # A new model version scores the same reading again: a new point.
+    assert repository.add_scores([replace(points[0], model_version="2"), points[1]]) == 1
+
+    energy = repository.list_scores(Module.ENERGY)
+    assert len(energy) == 14
+    assert [p.timestamp for p in energy] == sorted(p.timestamp for p in energy)
+    assert repository.list_scores(Module.MACHINE) == other_module
+    assert repository.list_scores(Module.CYBER) == []
+
+    since, until = BASE_TIME + timedelta(seconds=3), BASE_TIME + timedelta(seconds=6)
+    window = repository.list_scores(Module.ENERGY, since=since, until=until)
+    assert window == points[3:6]
+    assert (
+        repository.list_scores(Module.ENERGY, since=BASE_TIME + timedelta(seconds=4), limit=2) == points[4:6]
+    )
+
+
+def check_scores_batch_with_a_bad_point_stores_nothing(repository: AnomalyRepository) -> None:
+    points = [
+        make_score_point(BASE_TIME),
+        make_score_point(BASE_TIME + timedelta(seconds=1), score=float("inf")),
+    ]
+    with pytest.raises(InvalidInputError) as error:
+        repository.add_scores(points)
+    assert error.value.field == "score"
+    assert repository.list_scores(Module.ENERGY) == []
+
+
+CONTRACT: list[Callable[[AnomalyRepository], None]] = [
+    check_add_many_is_idempotent,
+    check_get_round_trips_every_field,
+    check_get_unknown_id_raises_not_found,
+    check_find_orders_newest_first_then_id_descending,
+    check_find_filters,
+    check_pagination_walks_every_item_once_in_order,
+    check_pagination_keeps_filters,
+    check_bad_cursor_and_limit_are_invalid_input,
+    check_batch_with_a_bad_item_stores_nothing,
+    check_timezone_aware_timestamps_are_refused,
+    check_scores_are_idempotent_and_oldest_first,
+    check_scores_batch_with_a_bad_point_stores_nothing,
+]
+CONTRACT_IDS = [check.__name__.removeprefix("check_") for check in CONTRACT]

@@ -1,0 +1,151 @@
+"""GET /anomalies, /anomalies/{module}, /anomalies/{module}/{id}, /scores/{module}: filters, pages, errors."""
+
+from datetime import datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from plantwatch.domain.anomaly import Anomaly, FeatureContribution, ScorePoint, severity_for
+from plantwatch.domain.modules import Module
+from plantwatch.infrastructure.api.app import create_app
+from plantwatch.infrastructure.bootstrap import Container
+from plantwatch.infrastructure.settings import Settings
+from tests.fakes import InMemoryAnomalyRepository
+
+T0 = datetime(2024, 3, 1, 12, 0)
+
+
+def anomaly(module: Module, minute: int, feature: str, score: float, source: str = "s1") -> Anomaly:
+    return Anomaly(
+        module=module,
+        source=source,
+        window_start=T0 + timedelta(minutes=minute - 3),
+        window_end=T0 + timedelta(minutes=minute),
+        score=score,
+        threshold=1.0,
+        severity=severity_for(score, 1.0),
+        root_cause=(
+            FeatureContribution(feature=feature, contribution=score * 3, observed=9.0, expected=1.0),
+            FeatureContribution(feature="other", contribution=1.0, observed=1.0, expected=1.0),
+        ),
+        model_name="pca",
+        model_version="v1",
+        detected_at=T0 + timedelta(hours=1),
+    )
+
+
+@pytest.fixture
+def client() -> TestClient:
+    repository = InMemoryAnomalyRepository()
+    repository.add_many(
+        [anomaly(Module.ENERGY, m, "usage_kwh", 1.1 + m / 10) for m in range(30)]
+        + [anomaly(Module.CYBER, m, "LIT101", 5.0, source="swat") for m in range(5)]
+        + [anomaly(Module.MACHINE, 3, "temperature", 2.5)]
+    )
+    repository.add_scores(
+        [
+            ScorePoint(Module.ENERGY, "s1", T0 + timedelta(minutes=m), 0.1 * m, 1.0, "pca", "v1")
+            for m in range(20)
+        ]
+    )
+    settings = Settings(database_url="sqlite://")
+    return TestClient(create_app(settings, Container(settings=settings, repository=repository, models={})))
+
+
+def test_all_modules_newest_first(client):
+    page = client.get("/anomalies", params={"limit": 1000}).json()
+    assert page["count"] == len(page["items"]) == 36
+    ends = [item["window_end"] for item in page["items"]]
+    assert ends == sorted(ends, reverse=True)
+    assert {item["module"] for item in page["items"]} == {"energy", "cyber", "machine"}
+    assert page["next_cursor"] is None
+
+
+def test_cursor_pages_cover_everything_once(client):
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, str | int] = {"limit": 7}
+        if cursor:
+            params["cursor"] = cursor
+        page = client.get("/anomalies/energy", params=params).json()
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 30
+
+
+def test_filters(client):
+    since, until = (T0 + timedelta(minutes=10)).isoformat(), (T0 + timedelta(minutes=20)).isoformat()
+    window = client.get("/anomalies/energy", params={"since": since, "until": until}).json()
+    assert window["count"] == 10
+    severe = client.get("/anomalies/energy", params={"min_severity": "high"}).json()
+    assert severe["count"] > 0 and all(i["severity"] in ("high", "critical") for i in severe["items"])
+    assert client.get("/anomalies", params={"feature": "LIT101"}).json()["count"] == 5
+    assert client.get("/anomalies", params={"source": "swat"}).json()["count"] == 5
+    assert client.get("/anomalies/machine").json()["count"] == 1
+
+
+def test_one_anomaly_with_its_root_cause(client):
+    first = client.get("/anomalies/cyber", params={"limit": 1}).json()["items"][0]
+    one = client.get(f"/anomalies/cyber/{first['id']}")
+    assert one.status_code == 200
+    assert one.json()["root_cause"][0] == {
+        "feature": "LIT101",
+        "contribution": 15.0,
+        "observed": 9.0,
+        "expected": 1.0,
+    }
+    assert client.get(f"/anomalies/energy/{first['id']}").status_code == 404
+    assert client.get("/anomalies/cyber/no-such-id").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "field"),
+    [
+        ("/anomalies", {"limit": 0}, 422, "limit"),
+        ("/anomalies", {"limit": 1001}, 422, "limit"),
+        ("/anomalies", {"min_severity": "apocalyptic"}, 422, "min_severity"),
+        ("/anomalies", {"since": "last tuesday"}, 422, "since"),
+        ("/anomalies", {"since": "2024-03-01T12:00:00+02:00"}, 422, "since"),
+        ("/anomalies", {"cursor": "garbage!"}, 422, "cursor"),
+        ("/anomalies/water", {}, 404, None),
+        ("/scores/water", {}, 404, None),
+    ],
+)
+def test_bad_queries_name_the_field(client, path, params, status, field):
+    response = client.get(path, params=params)
+    assert response.status_code == status
+    assert response.json()["field"] == field
+    assert response.json()["detail"]
+
+
+def test_scores_oldest_first_with_range(client):
+    series = client.get(
+        "/scores/energy", params={"since": (T0 + timedelta(minutes=5)).isoformat(), "limit": 10}
+    ).json()
+    assert series["module"] == "energy" and series["threshold"] is None
+    stamps = [p["timestamp"] for p in series["points"]]
+    assert (
+        len(stamps) == 10
+        and stamps == sorted(stamps)
+        and stamps[0] == (T0 + timedelta(minutes=5)).isoformat()
+    )
+    assert series["points"][0]["threshold"] == 1.0
+
+
+def test_openapi_documents_every_route(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in (
+        "/anomalies",
+        "/anomalies/{module}",
+        "/anomalies/{module}/{anomaly_id}",
+        "/ingest/{module}",
+        "/scores/{module}",
+        "/health",
+        "/models",
+        "/anomalies/stream",
+    ):
+        assert path in paths
+    assert client.get("/docs").status_code == 200

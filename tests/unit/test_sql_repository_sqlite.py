@@ -1,0 +1,75 @@
+"""The SQL store on a SQLite file passes the repository contract, and keeps SQLite usable by two processes."""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, event, text
+
+from plantwatch.domain.ports import AnomalyRepository
+from plantwatch.infrastructure.storage import SqlAnomalyRepository, create_engine_from_url, create_schema
+from tests.fakes import make_anomaly
+from tests.repository_contract import CONTRACT, CONTRACT_IDS, check_get_round_trips_every_field
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = create_engine_from_url(f"sqlite:///{tmp_path / 'store.db'}")
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.mark.parametrize("check", CONTRACT, ids=CONTRACT_IDS)
+def test_sqlite_repository_contract(engine: Engine, check: Callable[[AnomalyRepository], None]) -> None:
+    check(SqlAnomalyRepository(engine))
+
+
+def test_sqlite_file_uses_wal_busy_timeout_and_foreign_keys(engine: Engine) -> None:
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 10_000
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_in_memory_sqlite_keeps_one_database_across_connections() -> None:
+    engine = create_engine_from_url("sqlite://")
+    create_schema(engine)
+    check_get_round_trips_every_field(SqlAnomalyRepository(engine))
+
+
+def test_create_schema_twice_keeps_the_data(engine: Engine) -> None:
+    repository = SqlAnomalyRepository(engine)
+    anomaly = make_anomaly()
+    repository.add_many([anomaly])
+    create_schema(engine)
+    assert repository.get(anomaly.id) == anomaly
+
+
+def test_a_failure_while_writing_root_causes_rolls_back_the_anomalies(engine: Engine) -> None:
+    repository = SqlAnomalyRepository(engine)
+
+    def fail_on_root_causes(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO ANOMALY_FEATURES"):
+            raise RuntimeError("disk full")
+
+    event.listen(engine, "before_cursor_execute", fail_on_root_causes)
+    with pytest.raises(RuntimeError, match="disk full"):
+        repository.add_many([make_anomaly()])
+    event.remove(engine, "before_cursor_execute", fail_on_root_causes)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM anomalies")).scalar() == 0
+    assert repository.add_many([make_anomaly()]) == 1
+
+
+def test_two_repositories_on_one_file_see_each_others_writes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    writer_engine, reader_engine = create_engine_from_url(url), create_engine_from_url(url)
+    create_schema(writer_engine)
+    writer, reader = SqlAnomalyRepository(writer_engine), SqlAnomalyRepository(reader_engine)
+    anomaly = make_anomaly()
+    assert writer.add_many([anomaly]) == 1
+    assert reader.get(anomaly.id) == anomaly
+    assert reader.add_many([anomaly]) == 0
+    writer_engine.dispose()
+    reader_engine.dispose()
