@@ -34,11 +34,14 @@ class Outcome:
         return not self.problems
 
 
-def load_conversations(path: Path = QUESTIONS) -> list[list[Turn]]:
-    """Every case as a conversation: a single question is a conversation of one turn."""
+def load_conversations(path: Path = QUESTIONS, with_model: bool = True) -> list[list[Turn]]:
+    """Every case as a conversation: a single question is a conversation of one turn. Without the model,
+    the cases marked needs_model are left out."""
     cases = yaml.safe_load(path.read_text())["cases"]
     conversations = []
     for index, case in enumerate(cases):
+        if case.get("needs_model") and not with_model:
+            continue
         turns = case.get("conversation", [case])
         for turn in turns:
             if "question" not in turn or "intent" not in turn:

@@ -1,4 +1,4 @@
-"""Fixtures of the detector contract suite: one small fitted detector per catalog entry, shared by its tests."""
+"""Fixtures of the detector contract suite: one small fitted detector per catalog entry, shared by tests."""
 
 from typing import Any
 

@@ -146,7 +146,9 @@ def test_wrong_number_of_features_is_refused(fitted: WindowDetector, test_series
         fitted.score(test_series.values[:, :3])
 
 
-def test_non_finite_input_names_the_row_and_feature(fitted: WindowDetector, test_series: SyntheticSeries) -> None:
+def test_non_finite_input_names_the_row_and_feature(
+    fitted: WindowDetector, test_series: SyntheticSeries
+) -> None:
     values = test_series.values.copy()
     values[30, 2] = np.nan
     with pytest.raises(InvalidInputError, match="row 30, feature 'temperature'") as raised:

@@ -17,15 +17,17 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import torch
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from plantwatch.domain.modules import Module
 from plantwatch.infrastructure.datasets import load_dataset
@@ -66,7 +68,10 @@ class Service:
     args: list[str]
     env: dict[str, str]
     log_path: Path
+    one_shot: bool = False
+    """Exits by itself when done (replay); a long-running service exiting is a failure."""
     process: subprocess.Popen[bytes] | None = None
+    killed: bool = False
 
     def start(self) -> "Service":
         log = self.log_path.open("ab")
@@ -87,10 +92,15 @@ class Service:
     def tail(self, lines: int = 40) -> str:
         return f"--- {self.name} ({self.log_path}) ---\n" + "\n".join(self.log().splitlines()[-lines:])
 
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+    def died(self) -> bool:
+        """Exited though it should not have: not killed by the test, not a one-shot command that succeeded."""
+        if self.process is None or self.killed:
+            return False
+        code = self.process.poll()
+        return code is not None and not (self.one_shot and code == 0)
 
     def kill(self) -> None:
+        self.killed = True
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=30)
@@ -111,7 +121,8 @@ def _wait_for(what: str, condition: Callable[[], bool], timeout: float, services
         if condition():
             return
         for service in services:
-            if service.process is not None and not service.alive() and service.process.returncode != -9:
+            if service.died():
+                assert service.process is not None
                 pytest.fail(
                     f"{service.name} exited with {service.process.returncode} while waiting for {what}\n"
                     + service.tail()
@@ -156,17 +167,16 @@ def services() -> Iterator[list[Service]]:
             service.stop()
 
 
-def _stored_scores(database_url: str) -> dict[str, Any]:
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(
-                text("SELECT timestamp, count(*) FROM scores WHERE module = :module GROUP BY timestamp"),
-                {"module": MODULE.value},
-            ).all()
-    finally:
-        engine.dispose()
-    return {"per_timestamp": {row[0]: row[1] for row in rows}}
+def _stored_scores(engine: Engine) -> dict[datetime, list[float]]:
+    """Every score row of the module, grouped by reading timestamp."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT timestamp, score FROM scores WHERE module = :module"), {"module": MODULE.value}
+        ).all()
+    per_timestamp: dict[datetime, list[float]] = defaultdict(list)
+    for timestamp, score in rows:
+        per_timestamp[timestamp].append(score)
+    return per_timestamp
 
 
 def _served_anomaly_ids(api: httpx.Client) -> list[str]:
@@ -188,7 +198,6 @@ def test_killed_worker_loses_and_duplicates_nothing(
 ) -> None:
     torch.set_num_threads(1)
     env = topology_env
-    database_url = env["PLANTWATCH_DATABASE_URL"]
 
     # The data set: the first READINGS rows of the generated sample, as a file in the module's own layout.
     source_sample = sample_path(MODULE, ROOT / "datasets")
@@ -211,9 +220,8 @@ def test_killed_worker_loses_and_duplicates_nothing(
 
     # What the topology must end up with: the same data scored in-process by the same model.
     model = FileModelRegistry(Path(env["PLANTWATCH_MODELS_DIR"])).load(MODULE, MODEL)
-    frame = load_dataset(MODULE, data_file)
-    expected = score_frame(frame, model)
-    expected_timestamps = {point.timestamp for point in expected.points}
+    expected = score_frame(load_dataset(MODULE, data_file), model)
+    expected_scores = {point.timestamp: point.score for point in expected.points}
     expected_ids = {anomaly.id for anomaly in expected.anomalies}
     assert expected_ids, "the sample has injected anomalies, the model must flag some of them"
 
@@ -240,78 +248,88 @@ def test_killed_worker_loses_and_duplicates_nothing(
         services.append(service.start())
 
     client = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10)
+    store = create_engine(env["PLANTWATCH_DATABASE_URL"])
+    try:
 
-    def api_healthy() -> bool:
-        try:
-            return client.get("/health").status_code == 200
-        except httpx.TransportError:
-            return False
+        def api_healthy() -> bool:
+            try:
+                return client.get("/health").status_code == 200
+            except httpx.TransportError:
+                return False
 
-    _wait_for("the API's /health", api_healthy, START_TIMEOUT_S, services)
-    for service in workers:
+        def subscribed(service: Service) -> Callable[[], bool]:
+            # logged once the SUBSCRIBE is sent; replay's own start-up (seconds) leaves the broker time for it
+            return lambda: "subscribed" in service.log()
+
+        _wait_for("the API's /health", api_healthy, START_TIMEOUT_S, services)
+        for service in workers:
+            _wait_for(f"{service.name} to subscribe", subscribed(service), START_TIMEOUT_S, services)
+
+        replay = Service(
+            name="replay",
+            args=["replay", MODULE.value, str(data_file), "--speed", "max", "--to", "mqtt"],
+            env=env,
+            log_path=tmp_path / "replay.log",
+            one_shot=True,
+        )
+        services.append(replay.start())
+
+        def scored() -> int:
+            return len(_stored_scores(store))
+
+        # Kill one worker once the stream is well under way but far from done.
         _wait_for(
-            f"{service.name} to subscribe",
-            lambda s=service: "subscribed" in s.log(),
-            START_TIMEOUT_S,
+            "a third of the readings to be scored",
+            lambda: scored() >= len(expected_scores) // 3,
+            SETTLE_TIMEOUT_S,
             services,
         )
+        workers[0].kill()
+        killed_at = scored()
+        assert killed_at < len(expected_scores), "the stream ended before the kill: raise READINGS"
+        # compose restarts a crashed container under the same hostname, hence the same client id and session
+        services.append(worker(1).start())
 
-    replay = Service(
-        name="replay",
-        args=["replay", MODULE.value, str(data_file), "--speed", "max", "--to", "mqtt"],
-        env=env,
-        log_path=tmp_path / "replay.log",
-    )
-    services.append(replay.start())
+        assert replay.process is not None
+        replay.process.wait(timeout=SETTLE_TIMEOUT_S)
+        assert replay.process.returncode == 0, replay.tail()
 
-    # Kill one worker once the stream is well under way but far from done.
-    def scored() -> int:
-        return len(_stored_scores(database_url)["per_timestamp"])
+        # Poll until every reading is scored and the count has not moved for a few seconds.
+        last, stable_since = -1, time.monotonic()
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            now = scored()
+            if now != last:
+                last, stable_since = now, time.monotonic()
+            elif now >= len(expected_scores) and time.monotonic() - stable_since > 3:
+                break
+            time.sleep(0.5)
 
-    _wait_for(
-        "a third of the readings to be scored",
-        lambda: scored() >= len(expected_timestamps) // 3,
-        SETTLE_TIMEOUT_S,
-        services,
-    )
-    killed_at = scored()
-    workers[0].kill()
-    assert killed_at < len(expected_timestamps), "the stream ended before the kill: raise READINGS"
+        stored = _stored_scores(store)
+        missing = sorted(set(expected_scores) - set(stored))
+        unexpected = sorted(set(stored) - set(expected_scores))
+        duplicated = {ts: len(scores) for ts, scores in stored.items() if len(scores) != 1}
+        logs = "\n".join(s.tail() for s in services)
+        assert not missing, (
+            f"{len(missing)} of {len(expected_scores)} readings never scored, first {missing[:3]} "
+            f"(worker-1 killed with {killed_at} scored)\n{logs}"
+        )
+        assert not unexpected, f"scores for readings that were not published: {unexpected[:3]}"
+        assert not duplicated, f"readings scored more than once: {list(duplicated.items())[:3]}"
+        # every reading was scored with its full window, whichever worker got it and whatever it saw before
+        wrong = {
+            ts: (scores[0], expected_scores[ts])
+            for ts, scores in stored.items()
+            if scores[0] != pytest.approx(expected_scores[ts], rel=1e-6, abs=1e-9)
+        }
+        assert not wrong, f"{len(wrong)} scores differ from in-process scoring: {list(wrong.items())[:3]}"
 
-    # compose restarts the crashed container under the same hostname, hence the same client id and session
-    restarted = worker(1)
-    services.append(restarted.start())
-
-    assert replay.process is not None
-    replay.process.wait(timeout=SETTLE_TIMEOUT_S)
-    assert replay.process.returncode == 0, replay.tail()
-
-    # Poll until the count is complete and has not moved for a few seconds.
-    last, stable_since = -1, time.monotonic()
-    deadline = time.monotonic() + SETTLE_TIMEOUT_S
-    while time.monotonic() < deadline:
-        now = scored()
-        if now != last:
-            last, stable_since = now, time.monotonic()
-        elif now >= len(expected_timestamps) and time.monotonic() - stable_since > 3:
-            break
-        time.sleep(0.5)
-
-    per_timestamp = _stored_scores(database_url)["per_timestamp"]
-    missing = sorted(expected_timestamps - set(per_timestamp))
-    unexpected = sorted(set(per_timestamp) - expected_timestamps)
-    duplicated = {ts: count for ts, count in per_timestamp.items() if count != 1}
-    logs = "\n".join(s.tail() for s in services)
-    assert not missing, (
-        f"{len(missing)} readings never scored, first {missing[:5]} (killed at {killed_at})\n{logs}"
-    )
-    assert not unexpected, f"scores for readings that were not published: {unexpected[:5]}"
-    assert not duplicated, f"readings scored more than once: {list(duplicated.items())[:5]}"
-
-    served = _served_anomaly_ids(client)
-    assert len(served) == len(set(served)), "the API served an anomaly twice"
-    assert set(served) == expected_ids, (
-        f"served {len(served)} anomalies, in-process scoring gives {len(expected_ids)}: "
-        f"{len(expected_ids - set(served))} missing, {len(set(served) - expected_ids)} unexpected"
-    )
-    client.close()
+        served = _served_anomaly_ids(client)
+        assert len(served) == len(set(served)), "the API served an anomaly twice"
+        assert set(served) == expected_ids, (
+            f"served {len(served)} anomalies, in-process scoring gives {len(expected_ids)}: "
+            f"{len(expected_ids - set(served))} missing, {len(set(served) - expected_ids)} unexpected"
+        )
+    finally:
+        client.close()
+        store.dispose()

@@ -65,7 +65,7 @@ class PotThresholder:
         # short validation runs: start the tail lower (not below LOWEST_INITIAL_QUANTILE) to keep enough peaks
         level = min(self.initial_quantile, 1.0 - (MIN_PEAKS + 1) / scores.size)
         if level < LOWEST_INITIAL_QUANTILE:
-            needed = math.ceil((MIN_PEAKS + 1) / (1 - LOWEST_INITIAL_QUANTILE))
+            needed = math.ceil(round((MIN_PEAKS + 1) / (1 - LOWEST_INITIAL_QUANTILE), 9))
             raise InvalidInputError(
                 f"POT needs at least {needed} normal scores, got {scores.size}; "
                 "give more normal data or use the quantile method",

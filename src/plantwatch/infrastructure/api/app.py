@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from plantwatch.infrastructure.api.errors import ERROR_RESPONSES, install_error_handlers
-from plantwatch.infrastructure.api.routers import anomalies, dashboard, health, ingest, stream
+from plantwatch.infrastructure.api.routers import anomalies, chatbot, dashboard, health, ingest, stream
 from plantwatch.infrastructure.bootstrap import Container, build_container
 from plantwatch.infrastructure.settings import Settings, get_settings
 
@@ -45,5 +45,6 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     # the stream route must come before /anomalies/{module}, which would otherwise take "stream" as a module
     for api_router in (stream.router, anomalies.router, ingest.router, health.router):
         app.include_router(api_router, responses=ERROR_RESPONSES)
+    app.include_router(chatbot.router)
     app.include_router(dashboard.router)
     return app

@@ -5,11 +5,13 @@ short sentence (about 15 ms on one CPU core) and a dot product.
 """
 
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from plantwatch.services.chatbot.intents import INTENT_EXAMPLES, Intent
 
@@ -39,15 +41,27 @@ class EmbeddingIntentClassifier:
         model: "SentenceTransformer",
         examples: Mapping[Intent, Sequence[str]] = INTENT_EXAMPLES,
         min_similarity: float = MIN_SIMILARITY,
+        threads: int = 1,
     ) -> None:
         self.model = model
         self.min_similarity = min_similarity
+        self.threads = threads
+        # Encoding one short sentence is fastest on one thread: more threads only contend with the rest of the
+        # process (and, on a small shared CPU, made a question take 300 ms instead of 50 ms). torch's thread
+        # count is process-wide, so it is set for the encode and put back, one encode at a time.
+        self._lock = threading.Lock()
         self._labels = [intent for intent, texts in examples.items() for _ in texts]
         texts = [text for texts in examples.values() for text in texts]
         self._exemplars = self._encode(texts)
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        encoded = self.model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
+        with self._lock:
+            previous = torch.get_num_threads()
+            torch.set_num_threads(self.threads)
+            try:
+                encoded = self.model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
+            finally:
+                torch.set_num_threads(previous)
         return np.asarray(encoded, dtype=np.float32)
 
     def classify(self, text: str) -> tuple[Intent, float]:

@@ -143,6 +143,7 @@ class FileModelRegistry:
         return TrainedModel(detector=detector, card=card)
 
     def list_cards(self, module: Module | None = None) -> list[ModelCard]:
+        """Cards by module (in Module order), model name and version; read without checksum checks."""
         cards: list[ModelCard] = []
         for current in [module] if module is not None else list(Module):
             module_dir = self.root / current.value

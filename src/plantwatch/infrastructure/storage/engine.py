@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
@@ -35,6 +35,17 @@ def create_engine_from_url(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+# Any fixed 64-bit key: PostgreSQL advisory locks are named by number.
+SCHEMA_LOCK_KEY = 0x706C616E74776174
+
+
 def create_schema(engine: Engine) -> None:
-    """Create the store's tables and indexes where missing."""
-    metadata.create_all(engine)
+    """Create the store's tables and indexes where missing.
+
+    On PostgreSQL, processes starting together (compose replicas) would race in CREATE TABLE and fail on
+    pg_type's unique index; a transaction-scoped advisory lock makes them create the schema one at a time.
+    """
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        metadata.create_all(connection)

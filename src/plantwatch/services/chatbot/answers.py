@@ -187,6 +187,7 @@ def list_anomalies(ctx: Context) -> Draft:
         "by_severity": queries.count_by_severity(anomalies),
         "top_feature": _leader(causes),
         "top_feature_count": causes[0][1] if causes else 0,
+        "top_features": [{"feature": f, "count": n} for f, n in causes[:3]],
         "most_severe_id": ranked[0].id,
         "latest_time": anomalies[0].window_end.isoformat(),
     }
@@ -237,7 +238,8 @@ def _explain_target(ctx: Context) -> tuple[list[Anomaly], str | None]:
             found = [a for a in found if any(c.feature == feature for c in a.root_cause)]
         if not found:
             at = when(moment) if day_named else slots.at_time.strftime("%H:%M")
-            return [], f"I found no {_scope(slots)} anomaly at {at} (nor within 30 minutes of it)."
+            minutes = int(NEAREST_TOLERANCE.total_seconds() // 60)
+            return [], f"I found no {_scope(slots)} anomaly at {at} (nor within {minutes} minutes of it)."
         return queries.most_severe_first(found), None
     fetched = _fetch(ctx, slots.time_range, feature)
     if not fetched.anomalies:
@@ -250,7 +252,13 @@ def _explain_target(ctx: Context) -> tuple[list[Anomaly], str | None]:
 def explain_anomaly(ctx: Context) -> Draft:
     found, problem = _explain_target(ctx)
     if problem is not None:
-        draft = Draft(text=problem, facts={"found": False})
+        draft = Draft(text=problem, facts={"found": False, "anomaly_id": ctx.slots.anomaly_id})
+        if ctx.slots.at_time is not None:
+            moment, day_named = _asked_moment(ctx.slots, ctx.now)
+            draft.facts["asked_time"] = (
+                moment.isoformat() if day_named else ctx.slots.at_time.strftime("%H:%M")
+            )
+            draft.facts["tolerance_minutes"] = int(NEAREST_TOLERANCE.total_seconds() // 60)
         newest = queries.latest(ctx.repository, ctx.slots.module)
         if newest is not None:
             draft.text += (
@@ -425,6 +433,7 @@ def compare_periods(ctx: Context) -> Draft:
     fetched_first, fetched_second = _fetch(ctx, first), _fetch(ctx, second)
     a, b = fetched_first.anomalies, fetched_second.anomalies
     delta = len(a) - len(b)
+    change_pct = round(100 * delta / len(b)) if b else None
     scope = _scope(ctx.slots)
     text = (
         f"{scope.capitalize()}: {_count_words(fetched_first)} {_anomalies(len(a))} {first.label} "
@@ -434,7 +443,7 @@ def compare_periods(ctx: Context) -> Draft:
         text += ", the same number."
     else:
         text += f", {abs(delta)} {'more' if delta > 0 else 'fewer'} in the first period"
-        text += f" ({round(100 * delta / len(b)):+d}%)." if b else "."
+        text += f" ({change_pct:+d}%)." if change_pct is not None else "."
     if not ctx.slots.module and (a or b):
         text += f" By module: {_module_breakdown(a) or 'none'} versus {_module_breakdown(b) or 'none'}."
     causes_a, causes_b = queries.top_causes(a), queries.top_causes(b)
@@ -460,8 +469,13 @@ def compare_periods(ctx: Context) -> Draft:
         "count_a": len(a),
         "count_b": len(b),
         "delta": delta,
+        "change_pct": change_pct,
         "top_feature_a": _leader(causes_a),
         "top_feature_b": _leader(causes_b),
+        "by_module_a": queries.count_by_module(a),
+        "by_module_b": queries.count_by_module(b),
+        "top_features_a": [{"feature": f, "count": n} for f, n in causes_a[:3]],
+        "top_features_b": [{"feature": f, "count": n} for f, n in causes_b[:3]],
         "truncated": fetched_first.truncated or fetched_second.truncated,
     }
     shown = queries.most_severe_first([*a, *b])[: ctx.shown]
@@ -542,6 +556,7 @@ def latest_anomaly(ctx: Context) -> Draft:
     facts = {
         "anomaly_id": newest.id,
         "module": newest.module.value,
+        "source": newest.source,
         "time": newest.window_end.isoformat(),
         "severity": newest.severity.value,
         "score": _g(newest.score),

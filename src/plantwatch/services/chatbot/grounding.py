@@ -21,6 +21,21 @@ class AnswerRephraser(Protocol):
     def rephrase(self, question: str, answer: str, facts: Mapping[str, Any]) -> str | None: ...
 
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TIME = re.compile(r"(?<![\d:.])(\d{1,2}):(\d{2})(?::\d{2}(?:\.\d+)?)?")
+
+
+def _split(text: str) -> tuple[set[str], set[str], str]:
+    """Dates, times of day (HH:MM) and the rest of the text. Ids are dropped: their digits are not figures,
+    and dates and times are compared whole, so "12" is not grounded by a time of 12:00."""
+    text = _UUID.sub(" ", text)
+    dates = set(_DATE.findall(text))
+    text = _DATE.sub(" ", text)
+    times = {f"{int(hour):02d}:{minute}" for hour, minute in _TIME.findall(text)}
+    return dates, times, _TIME.sub(" ", text)
+
+
 def numbers_in(text: str) -> list[str]:
     """Digit runs (with decimals) and number words; a date or a time gives its parts (2024, 03, 14)."""
     return _NUMBER.findall(text.replace(",", "")) + [m.group(1).lower() for m in _WORD.finditer(text)]
@@ -35,14 +50,17 @@ def _decimals(token: str) -> int:
 
 
 def ungrounded_numbers(candidate: str, template: str, facts: Mapping[str, Any]) -> list[str]:
-    """The numbers in `candidate` that neither the template answer nor the facts contain.
+    """The numbers, dates and times in `candidate` that neither the template answer nor the facts contain.
 
-    A number may round a grounded one to the precision it is written with (3.1 for 3.14), never more.
+    A decimal may round a grounded one to the precision it is written with (3.1 for 3.14); a whole number
+    must be grounded as it is, so a count cannot pass as the rounding of a ratio.
     """
-    grounded = [_value(t) for t in numbers_in(template) + numbers_in(json.dumps(facts, default=str))]
-    missing = []
-    for token in numbers_in(candidate):
+    dates, times, rest = _split(template + " " + json.dumps(facts, default=str))
+    grounded = [_value(t) for t in numbers_in(rest)]
+    candidate_dates, candidate_times, candidate_rest = _split(candidate)
+    missing = sorted(candidate_dates - dates) + sorted(candidate_times - times)
+    for token in numbers_in(candidate_rest):
         value, places = _value(token), _decimals(token)
-        if not any(value == g or (places < 3 and round(g, places) == value) for g in grounded):
+        if not any(value == g or (0 < places < 3 and round(g, places) == value) for g in grounded):
             missing.append(token)
     return missing

@@ -85,6 +85,14 @@ class ChatbotService:
         self.scan_cap = scan_cap
         self.shown = shown
 
+    @property
+    def feature_names(self) -> dict[Module, list[str]]:
+        return {Module(m): list(names) for m, names in self.parser.feature_names.items()}
+
+    def use_feature_names(self, feature_names: Mapping[Module, Sequence[str]]) -> None:
+        """Sensor vocabulary of newly loaded models."""
+        self.parser = SlotParser(dict(feature_names))
+
     def answer(
         self, repository: AnomalyRepository, question: str, conversation_id: str | None = None
     ) -> ChatReply:

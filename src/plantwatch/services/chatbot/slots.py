@@ -250,7 +250,7 @@ def _named_period(match: re.Match[str], now: datetime) -> TimeRange | None:
         return _day((today - timedelta(days=1)).date(), "yesterday")
     if phrase == "day before yesterday":
         return _day((today - timedelta(days=2)).date(), "the day before yesterday")
-    if phrase == "this week":
+    if phrase in ("this week", "the week"):
         return TimeRange(
             monday, monday + timedelta(days=7), f"this week (since Monday {monday.date().isoformat()})"
         )
@@ -318,7 +318,7 @@ _RANGE_PATTERNS: tuple[tuple[str, RangeBuilder], ...] = (
     (r"\bsince\s+(" + "|".join((*_WEEKDAYS, "yesterday", "today", "midnight")) + r")\b", _since),
     (rf"\b(last|past|previous)\s+(?:{_N}\s*)?{_UNIT}\b", _rolling),
     (
-        r"\b(day before yesterday|yesterday|today|this\s+week|last\s+week|previous\s+week|this\s+month|"
+        r"\b(day before yesterday|yesterday|today|this\s+week|the\s+week|last\s+week|previous\s+week|this\s+month|"
         r"last\s+month|previous\s+month|this\s+morning|this\s+afternoon|this\s+evening|tonight|last\s+night)\b",
         _named_period,
     ),

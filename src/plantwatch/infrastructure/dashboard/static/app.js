@@ -387,6 +387,7 @@
 
     const chart = panel.querySelector("[data-testid=root-cause-chart]");
     chart.hidden = causes.length === 0;
+    panel.querySelector(".chart-note").hidden = causes.length === 0;
     if (!causes.length) return;
     chart.setAttribute(
       "aria-label",
@@ -396,6 +397,15 @@
     // largest contribution on top: Plotly draws the first category at the bottom
     const ordered = [...causes].reverse();
     const features = ordered.map((c) => plotlyText(c.feature));
+    // Features read in their own units (seconds since midnight beside a power factor), so each pair of bars
+    // is drawn relative to the larger of the two; the bars are labelled with the real values.
+    const scales = ordered.map((c) => Math.max(Math.abs(c.observed), Math.abs(c.expected)) || 1);
+    const relative = (key) => ({
+      x: ordered.map((c, i) => c[key] / scales[i]),
+      text: ordered.map((c) => formatNumber(c[key])),
+      customdata: ordered.map((c) => c[key]),
+    });
+    const lowest = Math.min(0, ...ordered.flatMap((c, i) => [c.observed / scales[i], c.expected / scales[i]]));
     const traces = [
       {
         type: "bar",
@@ -412,23 +422,27 @@
         type: "bar",
         orientation: "h",
         name: "observed",
-        x: ordered.map((c) => c.observed),
+        ...relative("observed"),
         y: features,
         xaxis: "x2",
         yaxis: "y2",
         marker: { color: "#0969da" },
-        hovertemplate: "%{y} observed %{x:.4g}<extra></extra>",
+        textposition: "outside",
+        cliponaxis: false,
+        hovertemplate: "%{y} observed %{customdata:.4g}<extra></extra>",
       },
       {
         type: "bar",
         orientation: "h",
         name: "expected",
-        x: ordered.map((c) => c.expected),
+        ...relative("expected"),
         y: features,
         xaxis: "x2",
         yaxis: "y2",
         marker: { color: "#8c959f" },
-        hovertemplate: "%{y} expected %{x:.4g}<extra></extra>",
+        textposition: "outside",
+        cliponaxis: false,
+        hovertemplate: "%{y} expected %{customdata:.4g}<extra></extra>",
       },
     ];
     const layout = {
@@ -442,7 +456,15 @@
       legend: { orientation: "h", x: 0, y: 1, yanchor: "bottom" },
       grid: { rows: 1, columns: 2, pattern: "independent" },
       xaxis: { domain: [0, 0.46], title: { text: "contribution" }, gridcolor: "#eaeef2", rangemode: "tozero" },
-      xaxis2: { domain: [0.54, 1], title: { text: "observed vs expected" }, gridcolor: "#eaeef2" },
+      xaxis2: {
+        domain: [0.54, 1],
+        title: { text: "observed vs expected" },
+        // room beside the longest bars for their value labels
+        range: [lowest < 0 ? lowest - 0.45 : -0.05, 1.45],
+        showticklabels: false,
+        zeroline: true,
+        gridcolor: "#eaeef2",
+      },
       yaxis: { automargin: true },
       yaxis2: { anchor: "x2", showticklabels: false },
     };
@@ -519,28 +541,28 @@
     entry.scrollIntoView({ block: "nearest" });
   }
 
+  // The answer links the anomalies it shows; the others it counted are only numbered, not listed.
   function answerEntry(reply) {
-    const cited = (reply.cited_anomaly_ids || []).map(
-      (id) => (reply.anomalies || []).find((a) => a.id === id) || state.anomalies.get(id) || { id },
-    );
-    (reply.anomalies || []).forEach(remember);
+    const shown = reply.anomalies || [];
+    shown.forEach(remember);
     const entry = el(
       "li",
       { class: "chat-answer", "data-testid": "chat-answer" },
       el("p", { class: "chat-text" }, reply.answer),
       reply.intent ? el("span", { class: "intent", "data-testid": "chat-intent" }, reply.intent) : null,
     );
-    if (cited.length) {
-      const links = cited.map((anomaly) =>
-        el(
-          "li",
-          {},
-          anomaly.module
-            ? el("a", { href: anomalyHref(anomaly), "data-testid": "citation" }, anomalyLabel(anomaly))
-            : el("span", { "data-testid": "citation" }, anomaly.id),
-        ),
+    if (shown.length) {
+      const links = shown.map((anomaly) =>
+        el("li", {}, el("a", { href: anomalyHref(anomaly), "data-testid": "citation" }, anomalyLabel(anomaly))),
       );
       entry.append(el("p", { class: "cited-title" }, "Cited anomalies"), el("ul", { class: "citations" }, ...links));
+    }
+    const shownIds = new Set(shown.map((anomaly) => anomaly.id));
+    const unlisted = (reply.cited_anomaly_ids || []).filter((id) => !shownIds.has(id)).length;
+    if (unlisted) {
+      entry.append(
+        el("p", { class: "cited-more" }, `…and ${unlisted} more anomal${unlisted === 1 ? "y" : "ies"} counted.`),
+      );
     }
     return entry;
   }
