@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Annotated
 
 import numpy as np
+import torch
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -224,7 +225,8 @@ def markdown_tables(
         "",
         f"Command: `{command}`  ",
         f"Machine: {os.cpu_count()} CPU cores ({platform.machine()}, {platform.python_implementation()} "
-        f"{platform.python_version()}), device setting `{Settings().device}`  ",
+        f"{platform.python_version()}), torch {torch.__version__} on {torch.get_num_threads()} thread(s), "
+        f"device setting `{Settings().device}`  ",
         f"Seed: {seed}; {epochs_note} (early stopping on a validation slice); threshold: "
         f"`{threshold_method}` calibrated on held-out normal training scores only; "
         "alarm = score > threshold; no point adjustment except in the PA-F1 column.",

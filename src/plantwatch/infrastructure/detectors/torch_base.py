@@ -10,7 +10,8 @@ import os
 import pickle
 import random
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,24 @@ def seed_everything(seed: int) -> None:
     torch.backends.cudnn.benchmark = False
 
 
+@contextmanager
+def cpu_threads(device: torch.device, threads: int | None) -> Iterator[None]:
+    """Run torch CPU ops on `threads` threads for the duration, then restore the process setting.
+
+    These networks are small: splitting each op over several threads costs more in synchronisation than it
+    saves, and on a busy machine spinning threads slow training down ten times or more.
+    """
+    if device.type != "cpu" or threads is None or threads == torch.get_num_threads():
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 @dataclass
 class TorchConfig(DetectorConfig):
     hidden: int = 32
@@ -80,11 +99,16 @@ class TorchDetector(WindowDetector):
     config: TorchConfig
 
     def __init__(
-        self, device: str | None = None, on_epoch: EpochCallback | None = None, **hyper: Any
+        self,
+        device: str | None = None,
+        on_epoch: EpochCallback | None = None,
+        threads: int | None = 1,
+        **hyper: Any,
     ) -> None:
         super().__init__(**hyper)
-        # where it runs is the deployment's choice (PLANTWATCH_DEVICE), not the model's
+        # where and how it runs is the deployment's choice (PLANTWATCH_DEVICE), not part of the model
         self.device = resolve_device(device or get_settings().device)
+        self.threads = threads
         # not a hyper-parameter: a progress bar is how this run reports, not part of the model
         self.on_epoch = on_epoch
         self.network: nn.Module | None = None
@@ -112,6 +136,10 @@ class TorchDetector(WindowDetector):
         """Squared scaled error, (N, window, F) or (N, F), and the expected last reading (N, F)."""
 
     def _fit_model(self, windows: np.ndarray) -> None:
+        with cpu_threads(self.device, self.threads):
+            self._train(windows)
+
+    def _train(self, windows: np.ndarray) -> None:
         config = self.config
         seed_everything(config.seed)
         network = self._build_network(len(self.feature_names)).to(self.device)
@@ -185,7 +213,7 @@ class TorchDetector(WindowDetector):
         if self.network is None:
             raise InvalidInputError(f"{self.name} detector is not fitted yet", field="detector")
         batch = torch.tensor(windows, dtype=torch.float64, device=self.device)
-        with torch.no_grad():
+        with cpu_threads(self.device, self.threads), torch.no_grad():
             squared_error, expected = self._predict(self.network, batch)
         errors = squared_error.cpu().numpy()
         if errors.ndim == 3:

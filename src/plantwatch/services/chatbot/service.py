@@ -155,7 +155,7 @@ class ChatbotService:
                 position = min(slots.ordinal or 0, len(previous.listed_ids) - 1)
                 return intent, replace(slots, anomaly_id=previous.listed_ids[position])
             return intent, slots
-        if intent in (Intent.HELP,):
+        if intent is Intent.HELP:
             return intent, slots
         if intent is Intent.UNKNOWN and not slots.is_empty():
             return previous.intent, slots.over(previous.slots)

@@ -236,7 +236,8 @@ def _since(match: re.Match[str], now: datetime) -> TimeRange | None:
         start = _midnight(now)
     else:
         return None
-    return TimeRange(start, None, f"since {target.capitalize()} ({_fmt(start)})")
+    name = target.capitalize() if target in _WEEKDAYS else target
+    return TimeRange(start, None, f"since {name} ({_fmt(start)})")
 
 
 def _named_period(match: re.Match[str], now: datetime) -> TimeRange | None:
@@ -318,8 +319,8 @@ _RANGE_PATTERNS: tuple[tuple[str, RangeBuilder], ...] = (
     (r"\bsince\s+(" + "|".join((*_WEEKDAYS, "yesterday", "today", "midnight")) + r")\b", _since),
     (rf"\b(last|past|previous)\s+(?:{_N}\s*)?{_UNIT}\b", _rolling),
     (
-        r"\b(day before yesterday|yesterday|today|this\s+week|the\s+week|last\s+week|previous\s+week|this\s+month|"
-        r"last\s+month|previous\s+month|this\s+morning|this\s+afternoon|this\s+evening|tonight|last\s+night)\b",
+        r"\b(day before yesterday|yesterday|today|this\s+week|the\s+week|last\s+week|previous\s+week|"
+        r"this\s+month|last\s+month|previous\s+month|this\s+morning|this\s+afternoon|this\s+evening|tonight|last\s+night)\b",
         _named_period,
     ),
     (r"\b(on|last|this)?\s*(" + "|".join(_WEEKDAYS) + r")\b", _weekday),
