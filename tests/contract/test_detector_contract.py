@@ -4,12 +4,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from sklearn.metrics import roc_auc_score
 
 from plantwatch.domain.errors import FeatureMismatchError, InvalidInputError
 from plantwatch.domain.ports import Detector
 from plantwatch.domain.root_cause import rank_root_causes
-from plantwatch.infrastructure.detectors import DETECTORS, TorchDetector, WindowDetector, build_detector
+from plantwatch.infrastructure.detectors import (
+    DETECTORS,
+    TorchDetector,
+    WindowDetector,
+    build_detector,
+    resolve_device,
+)
+from plantwatch.infrastructure.settings import get_settings
 from tests.contract.conftest import SMALL_HYPER, fit_small
 from tests.contract.synthetic import FEATURES, SyntheticSeries
 
@@ -73,8 +81,6 @@ def test_saved_files_hold_no_pickled_objects(fitted: WindowDetector, tmp_path: P
     suffixes = {path.suffix for path in tmp_path.iterdir()}
     assert suffixes <= {".json", ".pt", ".npy"}
     if isinstance(fitted, TorchDetector):
-        import torch
-
         # weights_only=True refuses anything but tensors and plain containers
         state = torch.load(tmp_path / "weights.pt", weights_only=True)
         assert all(isinstance(value, torch.Tensor) for value in state.values())
@@ -170,3 +176,51 @@ def test_unknown_hyper_parameter_is_named(detector_name: str) -> None:
 def test_unknown_detector_name_lists_the_catalog() -> None:
     with pytest.raises(InvalidInputError, match="lstm_ae"):
         build_detector("transformer")
+
+
+def test_auto_device_is_cuda_when_available_else_cpu() -> None:
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    assert resolve_device("cpu").type == "cpu"
+    with pytest.raises(InvalidInputError, match="unknown torch device 'gpu0'"):
+        resolve_device("gpu0")
+
+
+def test_training_leaves_the_process_thread_setting_alone(train_values: np.ndarray) -> None:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        build_detector("gru", window=4, hidden=4, epochs=1, device="cpu").fit(train_values[:200], FEATURES)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", sorted(n for n, cls in DETECTORS.items() if issubclass(cls, TorchDetector)))
+def test_a_model_trained_on_cuda_scores_the_same_on_cpu(
+    name: str,
+    train_values: np.ndarray,
+    test_series: SyntheticSeries,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hyper = {**SMALL_HYPER[name], "device": "cuda"}
+    on_gpu = build_detector(name, seed=3, **hyper).fit(train_values, FEATURES)
+    again = build_detector(name, seed=3, **hyper).fit(train_values, FEATURES)
+    scores = on_gpu.score(test_series.values)
+    np.testing.assert_allclose(again.score(test_series.values), scores, rtol=1e-6)
+    t = test_series.events[0].start + 2
+    alone = on_gpu.score(test_series.values[t - on_gpu.window + 1 : t + 1])[-1]
+    np.testing.assert_allclose(alone, scores[t], rtol=1e-5)
+
+    on_gpu.save(tmp_path)
+    monkeypatch.setenv("PLANTWATCH_DEVICE", "cpu")
+    get_settings.cache_clear()
+    try:
+        on_cpu = type(on_gpu).load(tmp_path)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert isinstance(on_cpu, TorchDetector) and on_cpu.device.type == "cpu"
+    np.testing.assert_allclose(on_cpu.score(test_series.values), scores, rtol=1e-6)

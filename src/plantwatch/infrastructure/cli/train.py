@@ -97,9 +97,8 @@ def train_detector(
             train_fraction=train_fraction,
         )
         # early stopping ends the bar short of its total; show it finished
-        progress.update(
-            task, total=progress.tasks[task].completed or 1, completed=progress.tasks[task].completed or 1
-        )
+        steps = int(card.metrics.get("epochs_run", 1))
+        progress.update(task, total=steps, completed=steps)
     return card
 
 

@@ -47,6 +47,7 @@ def seed_everything(seed: int) -> None:
     # warn_only: a few CUDA kernels have no deterministic version; they warn instead of failing the fit
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
 
 
 @contextmanager
