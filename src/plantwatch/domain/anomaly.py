@@ -25,10 +25,9 @@ class Severity(StrEnum):
 
 def severity_for(score: float, threshold: float) -> Severity:
     """Severity from how far the score is past the threshold (score/threshold ratio)."""
-    if threshold <= 0:
-        ratio = float("inf") if score > threshold else 1.0
-    else:
-        ratio = score / threshold
+    if threshold <= 0:  # a degenerate threshold: anything above it is as severe as it gets
+        return Severity.CRITICAL if score > threshold else Severity.LOW
+    ratio = score / threshold
     if ratio >= 4.0:
         return Severity.CRITICAL
     if ratio >= 2.0:
@@ -57,8 +56,8 @@ def anomaly_id(module: Module, source: str, timestamp: datetime, model_name: str
 class Anomaly:
     """A scored window whose score crossed the model's threshold.
 
-    window_end is the timestamp of the reading that was flagged; window_start the first reading of the window the
-    detector looked at. root_cause is ranked, largest contribution first.
+    window_end is the timestamp of the reading that was flagged; window_start the first reading of the
+    window the detector looked at. root_cause is ranked, largest contribution first.
     """
 
     module: Module
@@ -89,7 +88,10 @@ class Anomaly:
 
 @dataclass(frozen=True)
 class ScorePoint:
-    """The score of one reading, anomalous or not: the series the dashboard draws and the scale-out test counts."""
+    """The score of one reading, anomalous or not.
+
+    The series the dashboard draws and the scale-out test counts.
+    """
 
     module: Module
     source: str

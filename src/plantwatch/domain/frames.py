@@ -12,10 +12,12 @@ from plantwatch.domain.modules import Module
 class SensorFrame:
     """Readings of one source, in time order.
 
-    values: float64 columns named by feature, index a DatetimeIndex named "timestamp" (naive, plant local time).
-    labels: aligned with values; 1.0 anomaly/attack/fault, 0.0 normal, NaN unlabelled. None when the source has no
-        labels at all.
-    root_causes: for generated data only, the name of the feature an injected anomaly was put on ("" elsewhere).
+    values: float64 columns named by feature, index a DatetimeIndex named "timestamp" (naive, plant
+        local time).
+    labels: aligned with values; 1.0 anomaly/attack/fault, 0.0 normal, NaN unlabelled. None when the
+        source has no labels at all.
+    root_causes: for generated data only, the name of the feature an injected anomaly was put on
+        ("" elsewhere).
     """
 
     module: Module

@@ -18,7 +18,8 @@ class Explanation:
     """Per-reading, per-feature view of a detector's score.
 
     contributions: (T, F) each feature's error divided by that feature's mean error on normal training data,
-        so 1.0 means "as usual" and 10.0 "ten times its usual error". NaN where the detector has no full window.
+        so 1.0 means "as usual" and 10.0 "ten times its usual error". NaN where the detector has no full
+        window.
     expected: (T, F) what the detector expected each feature to read, in the data's own units.
     """
 
@@ -30,9 +31,10 @@ class Explanation:
 class Detector(Protocol):
     """One interface for every model (river/PyOD style). Higher score = more anomalous.
 
-    Inputs are raw (unscaled) arrays of shape (T, F) in time order; the detector owns its scaling, fitted in `fit`.
-    `score` returns (T,) where entry t scores the window that ends at reading t; the first `window - 1` entries are
-    NaN. So `score(X)[t] == score(X[t - window + 1 : t + 1])[-1]`: a stream keeps the last `window` readings.
+    Inputs are raw (unscaled) arrays of shape (T, F) in time order; the detector owns its scaling, fitted
+    in `fit`. `score` returns (T,) where entry t scores the window that ends at reading t; the first
+    `window - 1` entries are NaN. So `score(X)[t] == score(X[t - window + 1 : t + 1])[-1]`: a stream
+    keeps the last `window` readings.
     Thresholds are not part of a detector.
     """
 

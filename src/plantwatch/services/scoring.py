@@ -1,9 +1,13 @@
-"""Score readings with a trained model: every reading gets a ScorePoint, those past the threshold an Anomaly."""
+"""Score readings with a trained model.
+
+Every reading gets a ScorePoint; those past the threshold also get an Anomaly.
+"""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
+import pandas as pd
 
 from plantwatch.domain.anomaly import Anomaly, ScorePoint, severity_for
 from plantwatch.domain.errors import FeatureMismatchError
@@ -44,14 +48,14 @@ def score_frame(
 ) -> ScoringResult:
     """Score `frame` in time order.
 
-    Rows before `emit_from` are context only (readings already scored, kept so the first new reading has a full
-    window); they produce no points or anomalies.
+    Rows before `emit_from` are context only (readings already scored, kept so the first new reading has a
+    full window); they produce no points or anomalies.
     """
     card = model.card
     values = aligned_values(frame, card.feature_names)
     scores = model.detector.score(values)
     detected_at = now or datetime.now(UTC).replace(tzinfo=None)
-    timestamps = frame.values.index.to_pydatetime()
+    timestamps = pd.DatetimeIndex(frame.values.index).to_pydatetime()
     window = max(1, card.window)
 
     points: list[ScorePoint] = []
