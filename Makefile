@@ -39,7 +39,7 @@ test: lint
 	$(BIN)/pytest -q tests
 
 evaluate: install
-	$(BIN)/plantwatch evaluate --output docs/benchmarks.md
+	OMP_NUM_THREADS=1 $(BIN)/plantwatch evaluate --output docs/benchmarks.md
 
 benchmark: install
 	$(BIN)/python benchmarks/streaming_benchmark.py

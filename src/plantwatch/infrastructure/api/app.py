@@ -43,8 +43,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         app.state.container = container
     install_error_handlers(app)
     # the stream route must come before /anomalies/{module}, which would otherwise take "stream" as a module
-    for api_router in (stream.router, anomalies.router, ingest.router, health.router):
+    for api_router in (stream.router, anomalies.router, ingest.router, health.router, chatbot.router):
         app.include_router(api_router, responses=ERROR_RESPONSES)
-    app.include_router(chatbot.router)
     app.include_router(dashboard.router)
     return app

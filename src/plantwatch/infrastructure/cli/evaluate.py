@@ -3,9 +3,9 @@
 Data sets:
 - batadal: fit on BATADAL dataset03 (2014, normal operation), test on dataset04 (2016, attacks). dataset04
   labels only attacks (ATT_FLAG 1); every other hour is -999 ("unknown"). Keeping labelled rows only would
-  leave no normal reading to judge false alarms on, so -999 is read as normal here, the usual convention for
-  this file. The file is partly labelled, so an alarm on an unlabelled attack counts as false: precision and
-  false alarms per day are pessimistic.
+  leave no normal reading to judge false alarms on, so -999 is read as normal here. The file is partly
+  labelled, so an alarm on an unlabelled attack counts as false: precision and false alarms per day are
+  pessimistic.
 - generated-energy / generated-machine / generated-cyber: the generated samples (seeded), fitted on the clean
   prefix before the first injected anomaly and tested on the rest, whose injected root-cause features are
   known.
@@ -188,7 +188,7 @@ def report_row(report: DetectionReport) -> list[str]:
         _number(report.roc_auc),
         _number(report.root_cause_top1, 2),
         _number(report.root_cause_top3, 2),
-        _number(report.fit_seconds, 1),
+        _number(report.fit_seconds, 2),
         _number(report.score_ms_per_1k, 1),
         _number(report.pa_f1),
     ]
