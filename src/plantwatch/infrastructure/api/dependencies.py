@@ -1,7 +1,7 @@
 """FastAPI dependencies: the process's Container, the API key check, a module path parameter."""
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request
 
@@ -38,8 +38,13 @@ def require_api_key(
 ApiKeyDep = Annotated[None, Depends(require_api_key)]
 
 
+# Documented as an enum so clients (and schema-driven fuzzers) see the valid modules, but validated here
+# rather than by FastAPI, so an unknown module is a 404 like any unknown resource, not a 422.
+MODULE_SCHEMA: dict[str, Any] = {"enum": [module.value for module in Module]}
+
+
 def module_from_path(
-    module: Annotated[str, Path(description="energy, machine or cyber")],
+    module: Annotated[str, Path(description="energy, machine or cyber", json_schema_extra=MODULE_SCHEMA)],
 ) -> Module:
     try:
         return parse_module(module)

@@ -1,10 +1,39 @@
 """Request bodies of the ingest endpoint, also the payload of MQTT reading messages."""
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
 
+from plantwatch.domain.errors import InvalidInputError
 from plantwatch.services.ingest import Reading
+
+# Names the store keeps (sources, features) are at most this long (the SQL columns' size), and have no
+# control characters: PostgreSQL cannot store or even compare a text holding NUL.
+MAX_NAME_CHARS = 200
+NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f]*$"
+
+SourceName = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_NAME_CHARS, pattern=NO_CONTROL_CHARS)
+]
+_SOURCE_NAME: TypeAdapter[str] = TypeAdapter(SourceName)
+
+
+def checked_source(value: str, field: str = "source") -> str:
+    """`value` as a source name (the rules of ReadingBatchIn.source); InvalidInputError naming `field`."""
+    try:
+        return _SOURCE_NAME.validate_python(value)
+    except ValidationError as error:
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise InvalidInputError(f"{field}: {error.errors()[0]['msg']} (got {shown!r})", field=field) from None
 
 
 class ReadingIn(BaseModel):
@@ -13,7 +42,8 @@ class ReadingIn(BaseModel):
     timestamp: datetime = Field(
         description="When the reading was taken, ISO 8601, plant local time (no offset)"
     )
-    values: dict[str, float] = Field(description="One number per feature of the module's model")
+    # Strict: a JSON true or "1.5" is not a reading, even though lax parsing would turn it into one.
+    values: dict[str, StrictFloat] = Field(description="One number per feature of the module's model")
 
     def to_reading(self) -> Reading:
         return Reading(timestamp=self.timestamp, values=self.values)
@@ -37,8 +67,8 @@ class ReadingBatchIn(BaseModel):
         },
     )
 
-    source: str = Field(
-        min_length=1, max_length=200, description="The plant, line or device the readings are from"
+    source: SourceName = Field(
+        description="The plant, line or device the readings are from; no control characters"
     )
     readings: list[ReadingIn] = Field(min_length=1, description="Readings in any order; sorted by timestamp")
     context: list[ReadingIn] = Field(

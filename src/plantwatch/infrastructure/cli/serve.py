@@ -46,7 +46,8 @@ def parse_modules(values: list[str] | None) -> list[Module]:
 
 def stats_table(client_id: str, stats: WorkerStats) -> Table:
     table = Table(title=f"worker {client_id}", show_header=False)
-    for name in ("received", "stored", "rejected", "failed", "readings", "scores", "anomalies", "reconnects"):
+    counts = ("received", "stored", "rejected", "failed", "readings", "scores", "anomalies", "reconnects")
+    for name in (*counts, "drained", "session_released"):
         table.add_row(name, str(getattr(stats, name)))
     return table
 

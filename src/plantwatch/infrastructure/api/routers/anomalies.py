@@ -4,7 +4,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 
 from plantwatch.domain.anomaly import Severity
@@ -12,6 +12,7 @@ from plantwatch.domain.errors import NotFoundError
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyQuery
 from plantwatch.infrastructure.api.dependencies import ContainerDep, ModuleDep
+from plantwatch.infrastructure.api.readings import MAX_NAME_CHARS, NO_CONTROL_CHARS
 from plantwatch.infrastructure.api.schemas import AnomalyOut, AnomalyPageOut
 
 router = APIRouter(tags=["anomalies"])
@@ -25,9 +26,14 @@ def anomaly_query(
     until: Annotated[datetime | None, Query(description="window_end before, plant local time")] = None,
     min_severity: Annotated[Severity | None, Query(description="low, medium, high or critical")] = None,
     feature: Annotated[
-        str | None, Query(description="only anomalies whose root cause names this feature")
+        str | None,
+        Query(
+            description="only anomalies whose root cause names this feature",
+            max_length=MAX_NAME_CHARS,
+            pattern=NO_CONTROL_CHARS,
+        ),
     ] = None,
-    source: Annotated[str | None, Query()] = None,
+    source: Annotated[str | None, Query(max_length=MAX_NAME_CHARS, pattern=NO_CONTROL_CHARS)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> AnomalyQuery:
@@ -66,7 +72,11 @@ def list_module_anomalies(container: ContainerDep, module: ModuleDep, query: Que
 @router.get(
     "/anomalies/{module}/{anomaly_id}", response_model=AnomalyOut, summary="One anomaly with its root cause"
 )
-def get_anomaly(container: ContainerDep, module: ModuleDep, anomaly_id: str) -> AnomalyOut:
+def get_anomaly(
+    container: ContainerDep,
+    module: ModuleDep,
+    anomaly_id: Annotated[str, Path(pattern=NO_CONTROL_CHARS, description="`id` of an anomaly")],
+) -> AnomalyOut:
     anomaly = container.repository.get(anomaly_id)
     if anomaly.module != module:
         raise NotFoundError(f"anomaly {anomaly_id!r} is not a {module.value} anomaly")

@@ -4,6 +4,7 @@ One route, two bodies: JSON (ReadingBatchIn) or a multipart upload of a CSV file
 layout (field `file`, optional field `source`), parsed by the same loaders as the data-set files.
 """
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,13 +12,14 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
 from plantwatch.domain.errors import InvalidInputError
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
 from plantwatch.infrastructure.api.dependencies import ApiKeyDep, ContainerDep, ModuleDep
 from plantwatch.infrastructure.api.errors import BatchTooLargeError
-from plantwatch.infrastructure.api.readings import ReadingBatchIn
+from plantwatch.infrastructure.api.readings import ReadingBatchIn, checked_source
 from plantwatch.infrastructure.api.schemas import AnomalyOut
 from plantwatch.infrastructure.bootstrap import Container
 from plantwatch.infrastructure.datasets.loading import load_readings_csv
@@ -104,18 +106,27 @@ async def _json_frames(
 
 
 async def _csv_frame(request: Request, module: Module, container: Container) -> SensorFrame:
-    form = await request.form()
+    try:
+        form = await request.form()
+    except HTTPException as error:
+        # Starlette answers a malformed multipart body with a bare 400; it is a bad `file` like any other.
+        raise InvalidInputError(
+            f"file: not a readable multipart upload: {error.detail}", field="file"
+        ) from None
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise InvalidInputError("file: a CSV file upload is needed (multipart field 'file')", field="file")
     name = upload.filename or "upload.csv"
+    sent_source = form.get("source")
+    if isinstance(sent_source, str) and sent_source.strip():
+        source = checked_source(sent_source.strip())
+    else:
+        # the file name is the source: check it before parsing, so a bad name fails fast and says so
+        source = checked_source(name, field="file")
     data = await upload.read()
     frame = await run_in_threadpool(load_readings_csv, module, data, name)
     _check_size(container, len(frame))
-    source = form.get("source")
-    if isinstance(source, str) and source.strip():
-        frame = SensorFrame(module=module, source=source.strip(), values=frame.values)
-    return frame
+    return replace(frame, source=source)
 
 
 @router.post(

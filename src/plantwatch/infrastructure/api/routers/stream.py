@@ -18,7 +18,7 @@ from plantwatch.domain.anomaly import Anomaly
 from plantwatch.domain.errors import NotFoundError
 from plantwatch.domain.modules import Module, UnknownModuleError, parse_module
 from plantwatch.domain.ports import AnomalyQuery
-from plantwatch.infrastructure.api.dependencies import ContainerDep
+from plantwatch.infrastructure.api.dependencies import MODULE_SCHEMA, ContainerDep
 from plantwatch.infrastructure.api.schemas import AnomalyOut
 from plantwatch.infrastructure.bootstrap import Container
 
@@ -84,7 +84,9 @@ async def anomaly_events(
 )
 async def stream_anomalies(
     container: ContainerDep,
-    module: Annotated[str | None, Query(description="only this module's anomalies")] = None,
+    module: Annotated[
+        str | None, Query(description="only this module's anomalies", json_schema_extra=MODULE_SCHEMA)
+    ] = None,
 ) -> EventSourceResponse:
     selected: Module | None = None
     if module is not None:
