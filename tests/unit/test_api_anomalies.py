@@ -110,6 +110,11 @@ def test_one_anomaly_with_its_root_cause(client):
         ("/anomalies", {"since": "last tuesday"}, 422, "since"),
         ("/anomalies", {"since": "2024-03-01T12:00:00+02:00"}, 422, "since"),
         ("/anomalies", {"cursor": "garbage!"}, 422, "cursor"),
+        # PostgreSQL cannot compare text holding NUL: these were 500s over the SQL store
+        ("/anomalies", {"feature": "usage\x00kwh"}, 422, "feature"),
+        ("/anomalies/energy", {"source": "s1\x00"}, 422, "source"),
+        ("/anomalies", {"source": "s" * 201}, 422, "source"),
+        ("/anomalies/energy/no-such%00id", {}, 422, "anomaly_id"),
         ("/anomalies/water", {}, 404, None),
         ("/scores/water", {}, 404, None),
     ],
@@ -149,3 +154,20 @@ def test_openapi_documents_every_route(client):
     ):
         assert path in paths
     assert client.get("/docs").status_code == 200
+
+
+def test_openapi_lists_the_modules_and_every_error_body(client):
+    document = client.get("/openapi.json").json()
+    module = next(
+        p for p in document["paths"]["/scores/{module}"]["get"]["parameters"] if p["name"] == "module"
+    )
+    assert module["schema"]["enum"] == ["energy", "machine", "cyber"]
+    # an unknown module is still an unknown resource, not a malformed request
+    assert client.get("/scores/water").status_code == 404
+    error_body = {"$ref": "#/components/schemas/ErrorOut"}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status in ("400", "422", "500"):
+                # the chatbot's 422 used to be documented as FastAPI's list-shaped HTTPValidationError
+                content = operation["responses"][status]["content"]["application/json"]
+                assert content["schema"] == error_body, (method, path, status)

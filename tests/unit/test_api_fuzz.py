@@ -1,25 +1,26 @@
-"""Property-based fuzzing of every API operation from the app's own OpenAPI document (schemathesis).
+"""Property-based fuzzing of the API: every operation from the app's own OpenAPI document (schemathesis),
+and ingest bodies shaped like real readings (hypothesis).
 
 Valid and invalid requests alike must never get a 5xx, every status must be one the document declares, and
 every response must match the schema declared for its status. The app serves a PCA model for every module,
-fitted on the shipped samples, so ingest cases reach real scoring; a second app has an API key set, so the
-401 path of the write endpoint is fuzzed too.
+fitted on the shipped samples. The OpenAPI document cannot say which features a module's model takes, so
+schema-driven bodies stop at the 422 for an unknown feature; the hypothesis test sends the model's features
+with generated numbers, timestamps (naive and not, repeated, out of order), sources and batch sizes, so
+ingest reaches real scoring. A second app has an API key set, so the 401 path is fuzzed too.
 
 Left out: the SSE stream (it never ends; test_api_stream.py covers it) and the dashboard files (not in the
 OpenAPI document; test_dashboard_routes.py covers them).
 """
 
-from datetime import datetime
-from typing import Any
-
-import numpy as np
+import pytest
 import schemathesis
 import torch
 from fastapi import FastAPI
-from hypothesis import HealthCheck, settings
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.case import Case
-from schemathesis.hooks import HookContext
 from schemathesis.schemas import BaseSchema
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -29,19 +30,21 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from plantwatch.domain.modules import Module
-from plantwatch.domain.ports import ModelCard, TrainedModel
 from plantwatch.infrastructure.api.app import create_app
 from plantwatch.infrastructure.bootstrap import Container
-from plantwatch.infrastructure.datasets import load_sample, sample_path
-from plantwatch.infrastructure.detectors import build_detector
 from plantwatch.infrastructure.settings import Settings
 from tests.fakes import InMemoryAnomalyRepository, make_anomaly
+from tests.fuzz_support import (
+    OVERFLOW_WARNINGS,
+    ReadingBatch,
+    check_ingest_answer,
+    reading_batches,
+    sample_models,
+)
 
 torch.set_num_threads(1)
 
 API_KEY = "fuzz-key"
-WINDOW = 4
-TRAIN_ROWS = 400
 MAX_BATCH = 50
 # Few examples per operation keep the file to seconds on two shared cores; derandomised, so every run sends
 # the same requests and a failure reproduces.
@@ -55,30 +58,7 @@ CHECKS = [
 ]
 
 
-def sample_model(module: Module) -> TrainedModel:
-    """PCA fitted on the first normal rows of the module's shipped sample."""
-    sample = load_sample(module)
-    rows = sample.to_numpy()
-    if sample.labels is not None:
-        rows = rows[(sample.labels == 0).to_numpy()]
-    train = rows[:TRAIN_ROWS]
-    detector = build_detector("pca", window=WINDOW).fit(train, sample.feature_names)
-    card = ModelCard(
-        module=module,
-        model_name="pca",
-        version="fuzz",
-        feature_names=sample.feature_names,
-        window=WINDOW,
-        threshold=float(np.nanquantile(detector.score(train), 0.99)),
-        threshold_method="quantile",
-        data_hash="sample",
-        training_source=str(sample_path(module)),
-        created_at=datetime(2024, 1, 1),
-    )
-    return TrainedModel(detector=detector, card=card)
-
-
-MODELS = {module: sample_model(module) for module in Module}
+MODELS = sample_models()
 
 
 def fuzzed_app(api_key: str | None) -> FastAPI:
@@ -100,61 +80,9 @@ def fuzzed_schema(app: FastAPI) -> BaseSchema:
     return schema
 
 
-def naive(timestamp: Any) -> Any:
-    """A generated RFC 3339 timestamp without its offset, as the API wants; anything else as it was."""
-    try:
-        return datetime.fromisoformat(timestamp).replace(tzinfo=None).isoformat()
-    except (TypeError, ValueError):
-        return timestamp
-
-
-def with_model_features(readings: Any, features: list[str]) -> Any:
-    """Generated readings renamed to the model's features (generated numbers reused round-robin)."""
-    if not isinstance(readings, list):
-        return readings
-    shaped = []
-    for reading in readings:
-        if isinstance(reading, dict) and isinstance(reading.get("values"), dict):
-            numbers = list(reading["values"].values()) or [0.0]
-            values = {name: numbers[i % len(numbers)] for i, name in enumerate(features)}
-            reading = {**reading, "timestamp": naive(reading.get("timestamp")), "values": values}
-        shaped.append(reading)
-    return shaped
-
-
-def map_case(context: HookContext, case: Case) -> Case:
-    """Valid-by-schema ingest bodies, reshaped to reach scoring.
-
-    The schema cannot say which feature names a module's model takes, so a generated body almost never has
-    them and every positive case would stop at the 422 for an unknown feature. Positive JSON ingest cases
-    get the module's feature names and naive timestamps instead, keeping the generated numbers, batch sizes,
-    sources and orderings; negative cases are sent as generated.
-    """
-    positive = case.meta is None or case.meta.generation.mode.is_positive
-    module = (case.path_parameters or {}).get("module")
-    if (
-        case.operation.path != "/ingest/{module}"
-        or not positive
-        or not isinstance(case.body, dict)
-        or module not in {m.value for m in Module}
-    ):
-        return case
-    features = MODELS[Module(module)].card.feature_names
-    case.body = {
-        **case.body,
-        **{
-            key: with_model_features(case.body[key], features)
-            for key in ("readings", "context")
-            if key in case.body
-        },
-    }
-    return case
-
-
 # Loaded at import, not through schemathesis.pytest.from_fixture, which breaks on pytest 9 (it rewrites
 # the node's private _nodeid). Fitting the three models takes a fraction of a second.
 open_schema = fuzzed_schema(fuzzed_app(api_key=None))
-open_schema.hook(map_case)
 keyed_schema = fuzzed_schema(fuzzed_app(api_key=API_KEY)).include(method="POST", path="/ingest/{module}")
 
 FUZZ_SETTINGS = settings(
@@ -178,3 +106,72 @@ def test_writes_without_the_api_key_get_a_documented_401(case: Case) -> None:
     response = case.call_and_validate(checks=CHECKS)
     # no generated key can be the configured one, so every request that reaches the key check is refused
     assert response.status_code in (401, 404, 405, 422), response.text
+
+
+OPEN_CLIENT = TestClient(fuzzed_app(api_key=None), raise_server_exceptions=False)
+
+
+@pytest.mark.filterwarnings(*OVERFLOW_WARNINGS)
+@given(batch=reading_batches(MODELS, MAX_BATCH))
+@FUZZ_SETTINGS
+def test_ingest_answers_every_reading_batch_with_a_result_or_a_named_error(
+    batch: ReadingBatch,
+) -> None:
+    module, body, _ = batch
+    check_ingest_answer(batch, OPEN_CLIENT.post(f"/ingest/{module.value}", json=body), MAX_BATCH)
+
+
+MONTHS = [
+    "january",
+    "feb",
+    "march",
+    "apr",
+    "may",
+    "june",
+    "jul",
+    "august",
+    "sept",
+    "october",
+    "nov",
+    "december",
+]
+# Time phrases of the chatbot's grammar with numbers and dates of any size, valid or not.
+TIME_PHRASES = st.one_of(
+    st.builds(
+        "in the last {} {}".format,
+        st.integers(0, 10**24),
+        st.sampled_from(["minutes", "h", "hours", "days", "weeks", "months"]),
+    ),
+    st.builds(
+        "{}{:04d}-{:02d}-{:02d}".format,
+        st.sampled_from(["on ", "since "]),
+        st.integers(0, 9999),
+        st.integers(0, 13),
+        st.integers(0, 32),
+    ),
+    st.builds("on {} {}, {:04d}".format, st.sampled_from(MONTHS), st.integers(0, 32), st.integers(0, 9999)),
+    st.builds("since {} {} {:04d}".format, st.integers(0, 32), st.sampled_from(MONTHS), st.integers(0, 9999)),
+    st.builds("at {:02d}:{:02d}".format, st.integers(0, 30), st.integers(0, 70)),
+    st.sampled_from(["today", "yesterday", "last week", "this month", "last night", "since monday"]),
+)
+QUESTIONS = st.builds(
+    "{} {}".format,
+    st.sampled_from(
+        [
+            "what went wrong in energy",
+            "how many critical anomalies in cyber",
+            "explain the machine anomaly",
+            "compare anomalies",
+            "top root cause",
+        ]
+    ),
+    st.lists(TIME_PHRASES, min_size=1, max_size=3).map(" and ".join),
+)
+
+
+@given(question=QUESTIONS)
+@FUZZ_SETTINGS
+def test_chatbot_answers_every_time_phrase(question: str) -> None:
+    response = OPEN_CLIENT.post("/chatbot/query", json={"question": question})
+    assert response.status_code == 200, (question, response.text)
+    assert response.json()["answer"]

@@ -169,3 +169,71 @@ def test_csv_upload_of_the_raw_sample_file_is_scored():
     broken = client.post("/ingest/energy", files={"file": ("bad.csv", b"when,what\n1,2\n", "text/csv")})
     assert broken.status_code == 422
     assert "bad.csv" in broken.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [("line\x007", "match pattern"), ("line\t7", "match pattern"), ("x" * 201, "at most 200 characters")],
+)
+def test_source_the_store_cannot_hold_is_a_422(energy_model, source, problem):
+    # PostgreSQL refuses a NUL in text and a source over its 200-character column: both were 500s there
+    client, container = make_client(energy_model)
+    body = {"source": source, "readings": as_json_readings(normal_frame(5))}
+    response = client.post("/ingest/energy", json=body)
+    assert response.status_code == 422
+    assert response.json()["field"] == "source" and problem in response.json()["detail"]
+    assert not container.repository.scores  # type: ignore[attr-defined]
+
+
+def test_csv_upload_source_and_file_name_follow_the_same_rules(energy_model):
+    client, _ = make_client(energy_model)
+    csv = "\n".join(sample_path(Module.ENERGY).read_text(encoding="utf-8").splitlines()[:10]).encode()
+    too_long = client.post(
+        "/ingest/energy", files={"file": ("e.csv", csv, "text/csv")}, data={"source": "x" * 5000}
+    )
+    assert too_long.status_code == 422 and too_long.json()["field"] == "source"
+    with_nul = client.post(
+        "/ingest/energy", files={"file": ("e.csv", csv, "text/csv")}, data={"source": "a\x00b"}
+    )
+    assert with_nul.status_code == 422 and with_nul.json()["field"] == "source"
+    # without a source field the file name is the source, so it is held to the same limit
+    long_name = client.post("/ingest/energy", files={"file": ("e" * 300 + ".csv", csv, "text/csv")})
+    assert long_name.status_code == 422 and long_name.json()["field"] == "file"
+
+
+@pytest.mark.parametrize("value", [True, "1.5", None])
+def test_a_value_that_is_not_a_json_number_is_a_422(energy_model, value):
+    # lax parsing used to read true as 1.0 and "1.5" as 1.5
+    client, _ = make_client(energy_model)
+    readings = as_json_readings(normal_frame(5))
+    readings[2]["values"]["flow"] = value
+    response = client.post("/ingest/energy", json={"source": "s", "readings": readings})
+    assert response.status_code == 422
+    assert response.json()["field"] == "readings[2].values.flow"
+
+
+def test_malformed_multipart_body_is_a_422_naming_the_file(energy_model):
+    # Starlette's own answer was a 400 the OpenAPI document did not list
+    client, _ = make_client(energy_model)
+    response = client.post(
+        "/ingest/energy", content=b"--x\r\nbroken", headers={"content-type": "multipart/form-data"}
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "file" and "boundary" in response.json()["detail"]
+
+
+def test_openapi_ingest_body_resolves_and_names_the_key_scheme(energy_model):
+    client, _ = make_client(energy_model, api_key="s3cret")
+    document = client.get("/openapi.json").json()
+    operation = document["paths"]["/ingest/{module}"]["post"]
+    json_body = operation["requestBody"]["content"]["application/json"]["schema"]
+    # pydantic's `#/$defs/ReadingIn` pointed at the document root, where there is no $defs
+    assert "$ref" not in str(json_body) and "$defs" not in json_body
+    assert json_body["properties"]["readings"]["items"]["properties"]["values"]["additionalProperties"] == {
+        "type": "number"
+    }
+    assert operation["security"] == [{"APIKeyHeader": []}]
+    assert document["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "X-API-Key"
+    assert "security" not in document["paths"]["/anomalies"]["get"]
+    module = next(p for p in operation["parameters"] if p["name"] == "module")
+    assert module["schema"]["enum"] == ["energy", "machine", "cyber"]

@@ -102,3 +102,42 @@ def test_lifespan_builds_the_chatbot_from_the_container() -> None:
     # no model is loaded, so P101 is found by its tag shape and reported as unknown to the models
     assert response.json()["facts"]["count"] == 3
     assert response.json()["facts"]["known_feature"] is False
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what went wrong in energy in the last 17758691 h",
+        "anomalies in the last 999999999 days",
+        "anomalies on 9999-12-31",
+        "energy anomalies on december 31, 9999",
+        "what happened on 0001-01-01 at 00:00",
+        "trend of anomalies since 0001-01-01",
+    ],
+)
+def test_time_phrases_beyond_the_calendar_are_answered(
+    fixture_and_client: tuple[dict[str, Any], TestClient], question: str
+) -> None:
+    # each one overflowed datetime arithmetic in the slot parser or an answer: a 500
+    response = fixture_and_client[1].post("/chatbot/query", json={"question": question})
+    assert response.status_code == 200, response.text
+    assert response.json()["answer"]
+
+
+def test_rolling_range_reaching_before_any_anomaly_means_since_the_earliest(
+    fixture_and_client: tuple[dict[str, Any], TestClient],
+) -> None:
+    fixture, client = fixture_and_client
+    body = client.post("/chatbot/query", json={"question": "anomalies in the last 999999999 days"}).json()
+    assert "since 1900-01-01 00:00" in body["answer"]
+    assert body["facts"]["count"] == len(fixture)
+
+
+def test_body_that_is_not_utf8_is_a_documented_400(
+    fixture_and_client: tuple[dict[str, Any], TestClient],
+) -> None:
+    response = fixture_and_client[1].post(
+        "/chatbot/query", content=b'{"question": "\xff\xfe"}', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert set(response.json()) == {"detail", "field"}

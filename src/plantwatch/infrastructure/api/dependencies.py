@@ -3,7 +3,8 @@
 import secrets
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Path, Request, Security
+from fastapi.security import APIKeyHeader
 
 from plantwatch.domain.errors import NotFoundError
 from plantwatch.domain.modules import Module, UnknownModuleError, parse_module
@@ -24,9 +25,15 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
+# A security scheme rather than a plain header parameter, so the OpenAPI document (and the docs page's
+# Authorize button) shows which endpoints need it; auto_error=False leaves the 401 to require_api_key.
+API_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="Needed when the server has an API key set"
+)
+
+
 def require_api_key(
-    container: ContainerDep,
-    x_api_key: Annotated[str | None, Header(description="Needed when the server has an API key set")] = None,
+    container: ContainerDep, x_api_key: Annotated[str | None, Security(API_KEY_HEADER)]
 ) -> None:
     expected = container.settings.api_key
     if expected is None:

@@ -47,9 +47,10 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=dict(headers) if headers else None)
 
 
-# For the OpenAPI document: every error status carries an ErrorOut.
+# For the OpenAPI document: every error status carries an ErrorOut. 400 is a body that is not even text
+# (FastAPI refuses one that is not UTF-8 before any field can be named) or another PlantwatchError.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut} for status in (401, 404, 413, 422, 500, 503)
+    status: {"model": ErrorOut} for status in (400, 401, 404, 413, 422, 500, 503)
 }
 
 

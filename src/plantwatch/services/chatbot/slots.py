@@ -149,6 +149,11 @@ _TIME_OF_DAY = re.compile(
 )
 
 
+# The times a question can name. Ranges are shifted by their own length (the period before, the period
+# after) and widened by tolerances, so they stay well inside what a datetime can hold (years 1 to 9999).
+EARLIEST = datetime(1900, 1, 1)
+LATEST = datetime(2200, 1, 1)
+
 # A regex match and `now` to the period it names; None when the match is not a valid period.
 RangeBuilder = Callable[[re.Match[str], datetime], TimeRange | None]
 
@@ -177,6 +182,8 @@ def _calendar_date(now: datetime, year: str | None, month: int, day: int) -> dat
         candidate = date(int(year) if year else now.year, month, day)
     except ValueError:
         return None
+    if not EARLIEST <= datetime.combine(candidate, time(0)) < LATEST:
+        return None  # outside the times a question can name: ignored, like 31 February
     if year is None and candidate > now.date():
         candidate = candidate.replace(year=now.year - 1)
     return candidate
@@ -220,8 +227,8 @@ def _rolling(match: re.Match[str], now: datetime) -> TimeRange | None:
     count = 1 if amount is None else int(amount) if amount.isdigit() else _NUMBER_WORDS[amount]
     if count <= 0:
         return None
-    length = unit * count
-    start = now - length
+    # "the last 99999999 days" reaches back past any stored anomaly: it means since the earliest time
+    start = EARLIEST if count > (now - EARLIEST) // unit else now - unit * count
     noun = unit_word if amount is None else f"{count} {unit_word}"
     return TimeRange(start, None, f"in the {which} {noun} (since {_fmt(start)})")
 

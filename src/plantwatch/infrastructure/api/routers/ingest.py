@@ -19,7 +19,12 @@ from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
 from plantwatch.infrastructure.api.dependencies import ApiKeyDep, ContainerDep, ModuleDep
 from plantwatch.infrastructure.api.errors import BatchTooLargeError
-from plantwatch.infrastructure.api.readings import ReadingBatchIn, checked_source
+from plantwatch.infrastructure.api.readings import (
+    MAX_NAME_CHARS,
+    NO_CONTROL_CHARS,
+    ReadingBatchIn,
+    checked_source,
+)
 from plantwatch.infrastructure.api.schemas import AnomalyOut
 from plantwatch.infrastructure.bootstrap import Container
 from plantwatch.infrastructure.datasets.loading import load_readings_csv
@@ -54,11 +59,31 @@ class IngestOut(BaseModel):
         )
 
 
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with its `#/$defs/...` references replaced by the definitions (none is recursive).
+
+    Pydantic puts a model's sub-models under `$defs` of its own schema, but inside the OpenAPI document `#`
+    is the document root, where no `$defs` is, so the references would dangle for every client.
+    """
+    definitions = schema.get("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return resolve(definitions[node["$ref"].removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return {key: resolve(value) for key, value in schema.items() if key != "$defs"}
+
+
 _BODY_DOC: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": ReadingBatchIn.model_json_schema()},
+            "application/json": {"schema": _inlined(ReadingBatchIn.model_json_schema())},
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -69,7 +94,12 @@ _BODY_DOC: dict[str, Any] = {
                             "format": "binary",
                             "description": "CSV in the module's raw public layout",
                         },
-                        "source": {"type": "string", "description": "defaults to the file name"},
+                        "source": {
+                            "type": "string",
+                            "maxLength": MAX_NAME_CHARS,
+                            "pattern": NO_CONTROL_CHARS,
+                            "description": "defaults to the file name",
+                        },
                     },
                 }
             },
