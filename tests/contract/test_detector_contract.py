@@ -117,6 +117,19 @@ def test_injected_anomalies_score_higher_than_normal_readings(
     assert anomalous > 2 * normal
 
 
+def test_absurdly_large_reading_gets_a_finite_score_far_above_normal(
+    fitted: WindowDetector, test_series: SyntheticSeries
+) -> None:
+    values = test_series.values[:80].copy()
+    normal_max = np.nanmax(fitted.score(values))
+    values[-1, 0] = 1e300  # finite, but its squared error would overflow without clipping
+    scores = fitted.score(values)
+    explanation = fitted.explain(values)
+    assert np.isfinite(scores[-1]) and scores[-1] > 1000 * normal_max
+    assert np.isfinite(explanation.contributions[-1]).all()
+    assert int(np.argmax(explanation.contributions[-1])) == 0
+
+
 def test_normal_readings_score_about_one(fitted: WindowDetector, test_series: SyntheticSeries) -> None:
     scores = fitted.score(test_series.values)
     normal = np.median(scores[np.isfinite(scores) & (test_series.labels == 0)])

@@ -29,6 +29,9 @@ SCORE_CHUNK = 4096
 # A feature the model reproduces (almost) perfectly on normal data, e.g. one that never moved, must not turn
 # rounding noise into huge contributions: its usual error is floored at this share of the mean usual error.
 USUAL_ERROR_FLOOR = 1e-2
+# Scaled inputs are clipped to this many standard deviations: a reading of 1e300 would otherwise overflow
+# the squared errors to inf and go unscored, the one reading that most needs an alarm.
+SCALED_LIMIT = 1e6
 
 
 @dataclass
@@ -191,7 +194,7 @@ class WindowDetector(ABC):
 
     def _scale(self, raw: np.ndarray) -> np.ndarray:
         assert self.mean_ is not None and self.std_ is not None
-        return (raw - self.mean_) / self.std_
+        return np.clip((raw - self.mean_) / self.std_, -SCALED_LIMIT, SCALED_LIMIT)
 
     def _windows(self, scaled: np.ndarray) -> np.ndarray:
         # sliding_window_view gives (N, F, window); the models read (N, window, F)
