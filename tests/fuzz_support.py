@@ -22,10 +22,7 @@ ReadingBatch = tuple[Module, dict[str, Any], str]
 def sample_model(module: Module) -> TrainedModel:
     """PCA fitted on the first normal rows of the module's shipped sample."""
     sample = load_sample(module)
-    rows = sample.to_numpy()
-    if sample.labels is not None:
-        rows = rows[(sample.labels == 0).to_numpy()]
-    train = rows[:TRAIN_ROWS]
+    train = sample.normal_only().to_numpy()[:TRAIN_ROWS]
     detector = build_detector("pca", window=WINDOW).fit(train, sample.feature_names)
     card = ModelCard(
         module=module,

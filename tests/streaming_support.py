@@ -54,6 +54,13 @@ def spike_frame(rows: int, spike_at: int, feature: str, *, size: float = 25.0, *
     return SensorFrame(module=frame.module, source=frame.source, values=values)
 
 
+def rows(frame: SensorFrame, start: int, stop: int) -> SensorFrame:
+    """Rows [start, stop) of `frame` by position; a negative start counts from the first row."""
+    mask = np.zeros(len(frame), dtype=bool)
+    mask[max(0, start) : stop] = True
+    return frame.slice_mask(mask)
+
+
 def trained_pca(module: Module = Module.ENERGY, window: int = 4, rows: int = 600) -> TrainedModel:
     """A PCA detector fitted on generated normal readings, threshold just above the largest normal score."""
     train = normal_frame(rows, module=module, seed=1)

@@ -28,6 +28,7 @@ from plantwatch.infrastructure.registry import FileModelRegistry
 from plantwatch.infrastructure.settings import Settings
 from plantwatch.infrastructure.storage import SqlAnomalyRepository, create_engine_from_url, create_schema
 from plantwatch.services.training import train_model
+from tests.streaming_support import rows
 
 pytestmark = pytest.mark.integration
 torch.set_num_threads(1)
@@ -88,12 +89,9 @@ def publish(settings: Settings, frame: SensorFrame, start: int, stop: int) -> in
     messages = 0
     with ReadingPublisher(settings) as publisher:
         for begin in range(start, stop, BATCH):
-            end = min(begin + BATCH, stop)
-            rows = np.zeros(len(frame), dtype=bool)
-            rows[begin:end] = True
-            context = np.zeros(len(frame), dtype=bool)
-            context[max(0, begin - CONTEXT_READINGS) : begin] = True
-            publisher.publish(Module.CYBER, frame.source, frame.slice_mask(rows), frame.slice_mask(context))
+            readings = rows(frame, begin, min(begin + BATCH, stop))
+            context = rows(frame, begin - CONTEXT_READINGS, begin)
+            publisher.publish(Module.CYBER, frame.source, readings, context)
             messages += 1
     return messages
 

@@ -14,7 +14,6 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 import torch
@@ -29,7 +28,7 @@ from plantwatch.infrastructure.broker.publisher import ReadingPublisher
 from plantwatch.infrastructure.settings import Settings
 from plantwatch.infrastructure.storage import SqlAnomalyRepository, create_engine_from_url, create_schema
 from plantwatch.services.ingest import IngestResult
-from tests.streaming_support import normal_frame, trained_pca
+from tests.streaming_support import normal_frame, rows, trained_pca
 
 pytestmark = pytest.mark.integration
 torch.set_num_threads(1)
@@ -59,12 +58,6 @@ def settings(tmp_path: Path) -> Settings:
         mqtt_topic_prefix=f"plantwatch-scale-down-{tag}",
         mqtt_share_group=f"scale-down-{tag}",
     )
-
-
-def rows(frame: SensorFrame, start: int, stop: int) -> SensorFrame:
-    mask = np.zeros(len(frame), dtype=bool)
-    mask[start:stop] = True
-    return frame.slice_mask(mask)
 
 
 def publish(settings: Settings, frame: SensorFrame, first_message: int, messages: int) -> None:

@@ -47,8 +47,11 @@ class Container:
         try:
             return self.models[module]
         except KeyError:
-            reason = self.model_problems.get(module) or missing_model_message(self.settings, module)
-            raise ModelUnavailableError(reason) from None
+            raise ModelUnavailableError(self.model_problem(module)) from None
+
+    def model_problem(self, module: Module) -> str:
+        """Why `module` has no model, and what to run about it."""
+        return self.model_problems.get(module) or missing_model_message(self.settings, module)
 
     def cards(self) -> list[ModelCard]:
         return [self.models[m].card for m in Module if m in self.models]

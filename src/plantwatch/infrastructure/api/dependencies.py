@@ -50,13 +50,17 @@ ApiKeyDep = Annotated[None, Depends(require_api_key)]
 MODULE_SCHEMA: dict[str, Any] = {"enum": [module.value for module in Module]}
 
 
-def module_from_path(
-    module: Annotated[str, Path(description="energy, machine or cyber", json_schema_extra=MODULE_SCHEMA)],
-) -> Module:
+def module_or_404(module: str) -> Module:
     try:
         return parse_module(module)
     except UnknownModuleError as error:
         raise NotFoundError(str(error)) from None
+
+
+def module_from_path(
+    module: Annotated[str, Path(description="energy, machine or cyber", json_schema_extra=MODULE_SCHEMA)],
+) -> Module:
+    return module_or_404(module)
 
 
 ModuleDep = Annotated[Module, Depends(module_from_path)]

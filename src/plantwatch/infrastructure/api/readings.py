@@ -1,5 +1,6 @@
 """Request bodies of the ingest endpoint, also the payload of MQTT reading messages."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 
@@ -14,7 +15,9 @@ from pydantic import (
 )
 
 from plantwatch.domain.errors import InvalidInputError
-from plantwatch.services.ingest import Reading
+from plantwatch.domain.frames import SensorFrame
+from plantwatch.domain.modules import Module
+from plantwatch.services.ingest import Reading, readings_frame
 
 # Names the store keeps (sources, features) are at most this long (the SQL columns' size), and have no
 # control characters: PostgreSQL cannot store or even compare a text holding NUL.
@@ -45,9 +48,6 @@ class ReadingIn(BaseModel):
     # Strict: a JSON true or "1.5" is not a reading, even though lax parsing would turn it into one.
     values: dict[str, StrictFloat] = Field(description="One number per feature of the module's model")
 
-    def to_reading(self) -> Reading:
-        return Reading(timestamp=self.timestamp, values=self.values)
-
 
 class ReadingBatchIn(BaseModel):
     model_config = ConfigDict(
@@ -76,8 +76,19 @@ class ReadingBatchIn(BaseModel):
         description="Earlier readings of the same source, used only as window context for the first readings",
     )
 
-    def to_readings(self) -> list[Reading]:
-        return [reading.to_reading() for reading in self.readings]
+    def to_frames(
+        self, module: Module, feature_names: Sequence[str]
+    ) -> tuple[SensorFrame, SensorFrame | None]:
+        """The readings and the context (None when none was sent) as frames, checked against the model's
+        features; InvalidInputError names the field, e.g. `context[2].values.usage_kwh`."""
+        frame = readings_frame(module, self.source, _readings(self.readings), feature_names)
+        context = (
+            readings_frame(module, self.source, _readings(self.context), feature_names, field="context")
+            if self.context
+            else None
+        )
+        return frame, context
 
-    def to_context(self) -> list[Reading]:
-        return [reading.to_reading() for reading in self.context]
+
+def _readings(items: list[ReadingIn]) -> list[Reading]:
+    return [Reading(timestamp=item.timestamp, values=item.values) for item in items]

@@ -16,7 +16,6 @@ from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module, UnknownModuleError, parse_module
 from plantwatch.infrastructure.api.errors import field_path
 from plantwatch.infrastructure.api.readings import ReadingBatchIn, ReadingIn
-from plantwatch.services.ingest import readings_frame
 
 # Readings of context a publisher sends with each message: more than any served model's window.
 CONTEXT_READINGS = 64
@@ -77,10 +76,5 @@ def decode_batch(payload: bytes, module: Module, feature_names: Sequence[str]) -
         first = error.errors()[0]
         field = field_path(first["loc"]) if first["loc"] else "payload"
         raise InvalidInputError(f"{field}: {first['msg']}", field=field) from None
-    frame = readings_frame(module, batch.source, batch.to_readings(), feature_names)
-    context = (
-        readings_frame(module, batch.source, batch.to_context(), feature_names, field="context")
-        if batch.context
-        else None
-    )
+    frame, context = batch.to_frames(module, feature_names)
     return DecodedBatch(frame=frame, context=context)

@@ -19,10 +19,10 @@ log = logging.getLogger(__name__)
 
 
 def build_chatbot_service(
-    settings: Settings, feature_names: Mapping[Module, Sequence[str]], *, load_embeddings: bool = True
+    settings: Settings, feature_names: Mapping[Module, Sequence[str]]
 ) -> ChatbotService:
-    """A service answering with the keyword rules at once; with settings.chatbot_embeddings and
-    `load_embeddings`, a background thread adds the embedding classifier once it is loaded."""
+    """A service answering with the keyword rules at once; with settings.chatbot_embeddings, a background
+    thread adds the embedding classifier once it is loaded."""
     rephraser = None
     if settings.llm_url:
         rephraser = OpenAICompatibleRephraser(
@@ -34,7 +34,7 @@ def build_chatbot_service(
         anchor=TimeAnchor(settings.chatbot_time_anchor),
         rephraser=rephraser,
     )
-    if settings.chatbot_embeddings and load_embeddings:
+    if settings.chatbot_embeddings:
         threading.Thread(
             target=enable_embeddings, args=(service,), name="chatbot-embeddings", daemon=True
         ).start()

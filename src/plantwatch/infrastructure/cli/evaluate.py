@@ -215,7 +215,11 @@ def rich_table(result: DatasetResult) -> Table:
 
 
 def markdown_tables(
-    results: Sequence[DatasetResult], command: str, threshold_method: str, seed: int, epochs: int | None
+    results: Sequence[DatasetResult],
+    command: str,
+    threshold_method: str,
+    settings: Settings,
+    epochs: int | None,
 ) -> str:
     epochs_note = (
         "each deep model's default epochs" if epochs is None else f"{epochs} epochs for the deep models"
@@ -226,8 +230,8 @@ def markdown_tables(
         f"Command: `{command}`  ",
         f"Machine: {os.cpu_count()} CPU cores ({platform.machine()}, {platform.python_implementation()} "
         f"{platform.python_version()}), torch {torch.__version__} on {torch.get_num_threads()} thread(s), "
-        f"device setting `{Settings().device}`  ",
-        f"Seed: {seed}; {epochs_note} (early stopping on a validation slice); threshold: "
+        f"device setting `{settings.device}`  ",
+        f"Seed: {settings.seed}; {epochs_note} (early stopping on a validation slice); threshold: "
         f"`{threshold_method}` calibrated on held-out normal training scores only; "
         "alarm = score > threshold; no point adjustment except in the PA-F1 column.",
         "",
@@ -317,5 +321,5 @@ def evaluate(
         if epochs is not None:
             options += ["--epochs", str(epochs)]
         command = shlex.join(["plantwatch", "evaluate", *options, "--output", str(output)])
-        write_markdown(output, markdown_tables(results, command, threshold, settings.seed, epochs))
+        write_markdown(output, markdown_tables(results, command, threshold, settings, epochs))
         console.print(f"tables written to {output}")

@@ -3,6 +3,7 @@
 import logging
 import signal
 import socket
+from dataclasses import fields
 from types import FrameType
 from typing import Annotated
 
@@ -46,9 +47,9 @@ def parse_modules(values: list[str] | None) -> list[Module]:
 
 def stats_table(client_id: str, stats: WorkerStats) -> Table:
     table = Table(title=f"worker {client_id}", show_header=False)
-    counts = ("received", "stored", "rejected", "failed", "readings", "scores", "anomalies", "reconnects")
-    for name in (*counts, "drained", "session_released"):
-        table.add_row(name, str(getattr(stats, name)))
+    for stat in fields(stats):
+        if stat.name != "rejected_reasons":  # a list; each reason was logged when its message was rejected
+            table.add_row(stat.name, str(getattr(stats, stat.name)))
     return table
 
 
@@ -73,7 +74,7 @@ def worker(
     missing = [m for m in modules if m not in container.models]
     if missing:
         for m in missing:
-            console.print(f"[red]error:[/] {container.model_problems[m]}")
+            console.print(f"[red]error:[/] {container.model_problem(m)}")
         container.close()
         raise typer.Exit(code=1)
     client_id = client_id or f"plantwatch-worker-{socket.gethostname()}-{'-'.join(m.value for m in modules)}"

@@ -49,12 +49,7 @@ router = APIRouter(tags=["chatbot"], lifespan=chatbot_lifespan)
 
 def get_chatbot(request: Request, container: ContainerDep) -> ChatbotService:
     service: ChatbotService | None = getattr(request.app.state, "chatbot", None)
-    if service is None:
-        service = _install(request.app, container)
-    features = _feature_names(container)
-    if features and features != service.feature_names:
-        service.use_feature_names(features)
-    return service
+    return service if service is not None else _install(request.app, container)
 
 
 ChatbotDep = Annotated[ChatbotService, Depends(get_chatbot)]

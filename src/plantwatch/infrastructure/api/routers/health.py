@@ -69,7 +69,7 @@ async def health(container: ContainerDep) -> Any:
                 model_loaded=trained is not None,
                 model_name=trained.card.model_name if trained else container.settings.model_for(module),
                 model_version=trained.card.version if trained else None,
-                problem=None if trained else container.model_problems.get(module, "no model loaded"),
+                problem=None if trained else container.model_problem(module),
             )
         )
     if database_error:
@@ -107,7 +107,5 @@ def list_models(container: ContainerDep) -> ModelsOut:
         )
         for card in container.cards()
     ]
-    missing = {
-        m: container.model_problems.get(m, "no model loaded") for m in Module if m not in container.models
-    }
+    missing = {m: container.model_problem(m) for m in Module if m not in container.models}
     return ModelsOut(models=models, missing=missing)

@@ -28,7 +28,7 @@ from plantwatch.infrastructure.api.readings import (
 from plantwatch.infrastructure.api.schemas import AnomalyOut
 from plantwatch.infrastructure.bootstrap import Container
 from plantwatch.infrastructure.datasets.loading import load_readings_csv
-from plantwatch.services.ingest import IngestResult, ingest_frame, readings_frame
+from plantwatch.services.ingest import IngestResult, ingest_frame
 
 router = APIRouter(tags=["ingest"])
 
@@ -125,14 +125,7 @@ async def _json_frames(
             [{**item, "loc": ("body", *item["loc"])} for item in error.errors(include_url=False)]
         ) from None
     _check_size(container, len(batch.readings) + len(batch.context))
-    features = container.model(module).card.feature_names
-    frame = readings_frame(module, batch.source, batch.to_readings(), features)
-    sent_context = (
-        readings_frame(module, batch.source, batch.to_context(), features, field="context")
-        if batch.context
-        else None
-    )
-    return frame, sent_context
+    return batch.to_frames(module, container.model(module).card.feature_names)
 
 
 async def _csv_frame(request: Request, module: Module, container: Container) -> SensorFrame:

@@ -15,10 +15,9 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from plantwatch.domain.anomaly import Anomaly
-from plantwatch.domain.errors import NotFoundError
-from plantwatch.domain.modules import Module, UnknownModuleError, parse_module
+from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyQuery
-from plantwatch.infrastructure.api.dependencies import MODULE_SCHEMA, ContainerDep
+from plantwatch.infrastructure.api.dependencies import MODULE_SCHEMA, ContainerDep, module_or_404
 from plantwatch.infrastructure.api.schemas import AnomalyOut
 from plantwatch.infrastructure.bootstrap import Container
 
@@ -88,10 +87,5 @@ async def stream_anomalies(
         str | None, Query(description="only this module's anomalies", json_schema_extra=MODULE_SCHEMA)
     ] = None,
 ) -> EventSourceResponse:
-    selected: Module | None = None
-    if module is not None:
-        try:
-            selected = parse_module(module)
-        except UnknownModuleError as error:
-            raise NotFoundError(str(error)) from None
+    selected = module_or_404(module) if module is not None else None
     return EventSourceResponse(anomaly_events(container, selected), ping=15)
