@@ -14,8 +14,8 @@ from plantwatch.infrastructure.storage.cursor import decode_cursor, encode_curso
 from plantwatch.infrastructure.storage.validation import (
     check_anomalies,
     check_query,
+    check_range,
     check_score_points,
-    check_score_range,
 )
 
 ScoreKey = tuple[Module, str, datetime, str, str]
@@ -140,7 +140,7 @@ class InMemoryAnomalyRepository:
     def list_scores(
         self, module: Module, since: datetime | None = None, until: datetime | None = None, limit: int = 5000
     ) -> list[ScorePoint]:
-        check_score_range(since, until, limit)
+        check_range(since, until, limit)
         selected = [
             p
             for p in self.scores.values()

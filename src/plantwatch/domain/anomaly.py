@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from plantwatch.domain.modules import Module
 
-# Fixed namespace so the same (module, source, timestamp, model version) always gives the same id:
+# Fixed namespace so the same (module, source, timestamp, model name and version) always gives the same id:
 # this is what makes writes idempotent across re-sent readings and redelivered messages.
 ANOMALY_NAMESPACE = uuid.UUID("6f1c5f4e-8f0c-4b7e-9a51-3c2b1d0e7a42")
 

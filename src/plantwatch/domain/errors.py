@@ -1,5 +1,6 @@
 """Domain errors. The API maps each to one HTTP status in a single handler."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -21,6 +22,23 @@ class InvalidInputError(PlantwatchError):
 
 class FeatureMismatchError(InvalidInputError):
     """Readings or a model file do not carry the features a model was trained on."""
+
+
+def require_same_features(have: Iterable[str], want: Iterable[str], subject: str) -> None:
+    """Raise FeatureMismatchError unless `have` and `want` name the same features, in any order.
+
+    The message lists, after `subject`, the missing and the unexpected features; the field names the first.
+    """
+    have_set, want_set = set(have), set(want)
+    if have_set == want_set:
+        return
+    missing, extra = sorted(want_set - have_set), sorted(have_set - want_set)
+    parts = []
+    if missing:
+        parts.append(f"missing features {missing}")
+    if extra:
+        parts.append(f"unexpected features {extra}")
+    raise FeatureMismatchError(f"{subject}: " + "; ".join(parts), field=(missing or extra)[0])
 
 
 class ModelIntegrityError(PlantwatchError):

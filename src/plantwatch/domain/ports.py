@@ -131,7 +131,7 @@ class AnomalyRepository(Protocol):
     def find(self, query: AnomalyQuery) -> AnomalyPage: ...
 
     def add_scores(self, points: Sequence[ScorePoint]) -> int:
-        """Store every reading's score; idempotent by (module, source, timestamp, model_version)."""
+        """Store every reading's score; idempotent by (module, source, timestamp, model name and version)."""
         ...
 
     def list_scores(

@@ -59,12 +59,11 @@ def evaluate_detector(
     detector.fit(fit_part.to_numpy(), feature_names)
     fit_seconds = time.perf_counter() - started
 
-    context = detector.window - 1
     calibration_scores = _score_after(detector, fit_part.to_numpy(), calibration_part.to_numpy())
     threshold = thresholder.calibrate(calibration_scores)
 
-    history = train.to_numpy() if _continues(train, test) else np.empty((0, len(feature_names)))
-    history = history[len(history) - min(context, len(history)) :]
+    before = train.to_numpy() if _continues(train, test) else np.empty((0, len(feature_names)))
+    history = _window_history(detector, before)
     values = np.concatenate([history, test.to_numpy()])
     started = time.perf_counter()
     scores = detector.score(values)[len(history) :]
@@ -103,9 +102,14 @@ def evaluate_detector(
     return dataclasses.replace(report, fit_seconds=fit_seconds, score_ms_per_1k=score_ms_per_1k)
 
 
+def _window_history(detector: Detector, before: np.ndarray) -> np.ndarray:
+    """The last `window - 1` readings of `before` (fewer when it is shorter): the first window's history."""
+    return before[len(before) - min(detector.window - 1, len(before)) :]
+
+
 def _score_after(detector: Detector, before: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Scores of `values`, the readings in `before` giving the first windows their history."""
-    history = before[len(before) - min(detector.window - 1, len(before)) :]
+    history = _window_history(detector, before)
     return detector.score(np.concatenate([history, values]))[len(history) :]
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from plantwatch.domain.anomaly import Anomaly, ScorePoint, severity_for
-from plantwatch.domain.errors import FeatureMismatchError
+from plantwatch.domain.errors import require_same_features
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.ports import TrainedModel
 from plantwatch.domain.root_cause import rank_root_causes
@@ -24,17 +24,7 @@ class ScoringResult:
 
 def aligned_values(frame: SensorFrame, feature_names: list[str]) -> np.ndarray:
     """The frame's values in the model's feature order; a missing or extra feature is an error naming it."""
-    have, want = set(frame.feature_names), set(feature_names)
-    if have != want:
-        missing = sorted(want - have)
-        extra = sorted(have - want)
-        parts = []
-        if missing:
-            parts.append(f"missing features {missing}")
-        if extra:
-            parts.append(f"unexpected features {extra}")
-        field = (missing or extra)[0]
-        raise FeatureMismatchError("readings do not match the model: " + "; ".join(parts), field=field)
+    require_same_features(frame.feature_names, feature_names, "readings do not match the model")
     return frame.values[feature_names].to_numpy(dtype=np.float64)
 
 
@@ -43,7 +33,6 @@ def score_frame(
     model: TrainedModel,
     *,
     emit_from: int = 0,
-    top_k: int = 5,
     now: datetime | None = None,
 ) -> ScoringResult:
     """Score `frame` in time order.
@@ -98,7 +87,6 @@ def score_frame(
                         explanation.contributions[t],
                         values[t],
                         explanation.expected[t],
-                        top_k=top_k,
                     ),
                     model_name=card.model_name,
                     model_version=card.version,

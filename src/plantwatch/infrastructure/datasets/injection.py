@@ -81,6 +81,14 @@ def apply_event(column: np.ndarray, event: AnomalyEvent) -> None:
         )
 
 
+def apply_events(values: pd.DataFrame, events: Sequence[AnomalyEvent]) -> None:
+    """Apply each event to its feature's column of `values`, in place."""
+    for event in events:
+        column = values[event.spec.feature].to_numpy(copy=True)
+        apply_event(column, event)
+        values[event.spec.feature] = column
+
+
 def event_labels(index: pd.DatetimeIndex, events: Sequence[AnomalyEvent]) -> tuple[pd.Series, pd.Series]:
     """labels (1.0 inside an event, 0.0 elsewhere) and root_causes (the event's feature, "" elsewhere)."""
     labels = np.zeros(len(index), dtype=np.float64)

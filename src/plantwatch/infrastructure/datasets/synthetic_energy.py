@@ -13,7 +13,7 @@ from plantwatch.infrastructure.datasets.energy import ENERGY_FEATURES
 from plantwatch.infrastructure.datasets.injection import (
     EventKind,
     EventSpec,
-    apply_event,
+    apply_events,
     event_labels,
     plan_events,
 )
@@ -77,10 +77,7 @@ def generate_energy(n_rows: int = 2688, seed: int = 7, inject: bool = True) -> S
     values["load_type"] = load
 
     events = plan_events(n_rows, ENERGY_EVENTS, rng, length_range=(8, 24)) if inject else []
-    for event in events:
-        column = values[event.spec.feature].to_numpy(copy=True)
-        apply_event(column, event)
-        values[event.spec.feature] = column
+    apply_events(values, events)
     values["lagging_power_factor"] = values["lagging_power_factor"].clip(1.0, 100.0)
     for feature in ENERGY_FEATURES[:6]:
         values[feature] = values[feature].clip(lower=0.0).round(3 if feature == "co2_tco2" else 2)

@@ -13,7 +13,7 @@ from plantwatch.domain.modules import Module
 from plantwatch.infrastructure.datasets.injection import (
     EventKind,
     EventSpec,
-    apply_event,
+    apply_events,
     event_labels,
     plan_events,
 )
@@ -62,10 +62,7 @@ def generate_machine(n_rows: int = 3000, seed: int = 7, inject: bool = True) -> 
         columns=MACHINE_FEATURES,
     ).set_axis(index)
     events = plan_events(n_rows, MACHINE_EVENTS, rng) if inject else []
-    for event in events:
-        column = values[event.spec.feature].to_numpy(copy=True)
-        apply_event(column, event)
-        values[event.spec.feature] = column
+    apply_events(values, events)
     values = values.astype(np.float64).round(4)
     labels, root_causes = event_labels(index, events)
     return SensorFrame(Module.MACHINE, "machine_sample.csv", values, labels, root_causes)

@@ -117,7 +117,7 @@ class WindowDetector(ABC):
             keep = np.linspace(0, len(windows) - 1, self.config.max_train_windows).round().astype(int)
             windows = windows[keep]
         self._fit_model(windows)
-        errors = np.concatenate([self._window_errors(chunk)[0] for chunk in _chunks(windows)])
+        errors = np.concatenate([self._window_errors(chunk)[0] for _, chunk in _chunk_offsets(windows)])
         usual = errors.mean(axis=0)
         self.usual_error_ = np.maximum(usual, max(float(usual.mean()) * USUAL_ERROR_FLOOR, 1e-12))
         return self
@@ -231,8 +231,3 @@ class WindowDetector(ABC):
 def _chunk_offsets(windows: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     for offset in range(0, len(windows), SCORE_CHUNK):
         yield offset, windows[offset : offset + SCORE_CHUNK]
-
-
-def _chunks(windows: np.ndarray) -> Iterator[np.ndarray]:
-    for _, chunk in _chunk_offsets(windows):
-        yield chunk

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from plantwatch.domain.errors import (
-    FeatureMismatchError,
     InvalidInputError,
     ModelIntegrityError,
     NotFoundError,
+    require_same_features,
 )
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import Detector, ModelCard, TrainedModel
@@ -42,19 +42,10 @@ def sha256_file(path: Path) -> str:
 
 def verify_features(card: ModelCard, feature_names: Iterable[str]) -> None:
     """Refuse readings (or a model file) whose features are not exactly the ones the model was trained on."""
-    have = {str(name) for name in feature_names}
-    want = set(card.feature_names)
-    if have == want:
-        return
-    missing, extra = sorted(want - have), sorted(have - want)
-    parts = []
-    if missing:
-        parts.append(f"missing features {missing}")
-    if extra:
-        parts.append(f"unexpected features {extra}")
-    raise FeatureMismatchError(
-        f"features do not match {card.module.value}/{card.model_name} {card.version}: " + "; ".join(parts),
-        field=(missing or extra)[0],
+    require_same_features(
+        (str(name) for name in feature_names),
+        card.feature_names,
+        f"features do not match {card.module.value}/{card.model_name} {card.version}",
     )
 
 

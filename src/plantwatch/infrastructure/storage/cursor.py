@@ -18,10 +18,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         window_end_text, anomaly_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
         window_end = datetime.fromisoformat(window_end_text)
+        if window_end.tzinfo is not None or not anomaly_id:
+            raise ValueError("encode_cursor writes a naive window_end and an id")
     except (binascii.Error, UnicodeError, ValueError):
         raise InvalidInputError(
             f"cursor {cursor!r} is not one a previous page returned", field="cursor"
         ) from None
-    if window_end.tzinfo is not None or not anomaly_id:
-        raise InvalidInputError(f"cursor {cursor!r} is not one a previous page returned", field="cursor")
     return window_end, anomaly_id

@@ -17,8 +17,8 @@ from plantwatch.infrastructure.storage.tables import anomalies, anomaly_features
 from plantwatch.infrastructure.storage.validation import (
     check_anomalies,
     check_query,
+    check_range,
     check_score_points,
-    check_score_range,
 )
 
 
@@ -119,7 +119,7 @@ class SqlAnomalyRepository:
     def list_scores(
         self, module: Module, since: datetime | None = None, until: datetime | None = None, limit: int = 5000
     ) -> list[ScorePoint]:
-        check_score_range(since, until, limit)
+        check_range(since, until, limit)
         statement = select(scores).where(scores.c.module == module.value)
         if since is not None:
             statement = statement.where(scores.c.timestamp >= since)

@@ -51,15 +51,11 @@ def check_score_points(points: Sequence[ScorePoint]) -> None:
 
 
 def check_query(query: AnomalyQuery) -> None:
-    if query.limit < 1:
-        raise InvalidInputError(f"limit must be at least 1, got {query.limit}", field="limit")
-    for name in ("since", "until"):
-        value = getattr(query, name)
-        if value is not None:
-            require_naive(value, name)
+    check_range(query.since, query.until, query.limit)
 
 
-def check_score_range(since: datetime | None, until: datetime | None, limit: int) -> None:
+def check_range(since: datetime | None, until: datetime | None, limit: int) -> None:
+    """The time range and page size of a read: naive bounds, a positive limit."""
     if limit < 1:
         raise InvalidInputError(f"limit must be at least 1, got {limit}", field="limit")
     for name, value in (("since", since), ("until", until)):

@@ -69,6 +69,10 @@ def _causes_words(causes: Sequence[tuple[str, int]]) -> str:
     return ", ".join(f"{feature} ({count})" for feature, count in causes[:3])
 
 
+def _module_fact(slots: Slots) -> str:
+    return slots.module.value if slots.module else "all"
+
+
 def _scope(slots: Slots) -> str:
     if not slots.modules:
         return "all modules"
@@ -142,24 +146,29 @@ def _empty(ctx: Context, what: str, time_range: TimeRange | None) -> Draft:
     """No anomaly matched: say so, and where the store's data is, so an empty period is not read as health."""
     text = f"No {what} in {_scope(ctx.slots)} {_period(time_range)}."
     text = text.replace("No anomaly ", "No anomalies ")
-    facts: dict[str, Any] = {"count": 0, "module": ctx.slots.module.value if ctx.slots.module else "all"}
+    facts: dict[str, Any] = {"count": 0, "module": _module_fact(ctx.slots)}
     facts.update(_range_facts(time_range))
-    cited: list[str] = []
+    draft = Draft(text=text, facts=facts)
+    if _point_to_latest(ctx, draft) is None:
+        draft.text += " The anomaly store holds no anomalies for it at all."
+        draft.facts["latest_time"] = None
+    return draft
+
+
+def _point_to_latest(ctx: Context, draft: Draft) -> Anomaly | None:
+    """Tell a draft that found nothing when the newest anomaly of the asked module is; None: there is none."""
     newest = queries.latest(ctx.repository, ctx.slots.module)
-    if newest is None:
-        text += " The anomaly store holds no anomalies for it at all."
-        facts["latest_time"] = None
-    else:
-        text += f" The latest {_scope(ctx.slots)} anomaly in the store is at {when(newest.window_end)}."
-        facts["latest_time"] = newest.window_end.isoformat()
-        facts["latest_anomaly_id"] = newest.id
-        cited.append(newest.id)
-    return Draft(text=text, facts=facts, cited=cited, shown=[newest] if newest else [])
+    if newest is not None:
+        draft.text += f" The latest {_scope(ctx.slots)} anomaly in the store is at {when(newest.window_end)}."
+        draft.facts.update(latest_time=newest.window_end.isoformat(), latest_anomaly_id=newest.id)
+        draft.cited.append(newest.id)
+        draft.shown.append(newest)
+    return newest
 
 
 def list_anomalies(ctx: Context) -> Draft:
     time_range = ctx.slots.time_range
-    feature = ctx.slots.features[0] if ctx.slots.features else None
+    feature = ctx.slots.feature
     fetched = _fetch(ctx, time_range, feature)
     anomalies = fetched.anomalies
     what = f"{_severity_words(ctx.slots)}{_anomalies(len(anomalies))}"
@@ -178,7 +187,7 @@ def list_anomalies(ctx: Context) -> Draft:
     shown = ranked[: ctx.shown]
     text += " Most severe first: " + "; ".join(_line(a) for a in shown[:5]) + "."
     facts: dict[str, Any] = {
-        "module": ctx.slots.module.value if ctx.slots.module else "all",
+        "module": _module_fact(ctx.slots),
         "count": len(anomalies),
         "truncated": fetched.truncated,
         "min_severity": ctx.slots.min_severity.value if ctx.slots.min_severity else None,
@@ -196,17 +205,19 @@ def list_anomalies(ctx: Context) -> Draft:
         "by_module": facts["by_module"],
         "by_severity": facts["by_severity"],
         "top_features": [{"feature": f, "count": n} for f, n in causes[:10]],
-        "timeline": queries.timeline(
-            anomalies, time_range.start if time_range else None, _end(ctx, time_range)
-        ),
+        "timeline": _timeline(ctx, anomalies, time_range),
     }
     return Draft(text=text, facts=facts, cited=[a.id for a in anomalies], shown=shown, data=data)
 
 
-def _end(ctx: Context, time_range: TimeRange | None) -> datetime | None:
+def _timeline(
+    ctx: Context, anomalies: Sequence[Anomaly], time_range: TimeRange | None
+) -> list[dict[str, object]]:
+    """Counts per hour or day over the asked range (an open range runs up to now), else over the anomalies."""
     if time_range is None:
-        return None
-    return time_range.end if time_range.end is not None else ctx.now
+        return queries.timeline(anomalies, None, None)
+    end = time_range.end if time_range.end is not None else ctx.now
+    return queries.timeline(anomalies, time_range.start, end)
 
 
 def _asked_moment(slots: Slots, now: datetime) -> tuple[datetime, bool]:
@@ -226,7 +237,7 @@ def _explain_target(ctx: Context) -> tuple[list[Anomaly], str | None]:
             return [ctx.repository.get(slots.anomaly_id)], None
         except NotFoundError:
             return [], f"There is no anomaly with id {slots.anomaly_id} in the store."
-    feature = slots.features[0] if slots.features else None
+    feature = slots.feature
     if slots.at_time is not None:
         moment, day_named = _asked_moment(slots, ctx.now)
         found = queries.at_minute(ctx.repository, slots.module, moment, NEAREST_TOLERANCE)
@@ -259,14 +270,7 @@ def explain_anomaly(ctx: Context) -> Draft:
                 moment.isoformat() if day_named else ctx.slots.at_time.strftime("%H:%M")
             )
             draft.facts["tolerance_minutes"] = int(NEAREST_TOLERANCE.total_seconds() // 60)
-        newest = queries.latest(ctx.repository, ctx.slots.module)
-        if newest is not None:
-            draft.text += (
-                f" The latest {_scope(ctx.slots)} anomaly in the store is at {when(newest.window_end)}."
-            )
-            draft.facts.update(latest_time=newest.window_end.isoformat(), latest_anomaly_id=newest.id)
-            draft.cited.append(newest.id)
-            draft.shown.append(newest)
+        _point_to_latest(ctx, draft)
         return draft
     target = found[0]
     ratio = queries.score_ratio(target)
@@ -341,7 +345,7 @@ def top_root_cause(ctx: Context) -> Draft:
             modules_of.setdefault(anomaly.top_feature, set()).add(anomaly.module.value)
     ranking = [{"feature": f, "count": n, "modules": sorted(modules_of[f])} for f, n in causes]
     facts: dict[str, Any] = {
-        "module": ctx.slots.module.value if ctx.slots.module else "all",
+        "module": _module_fact(ctx.slots),
         "count": len(anomalies),
         "truncated": fetched.truncated,
         "top_feature": best,
@@ -387,7 +391,7 @@ def summary(ctx: Context) -> Draft:
     ranked = queries.most_severe_first(anomalies)
     text += f" Most severe: {_line(ranked[0])}."
     facts: dict[str, Any] = {
-        "module": ctx.slots.module.value if ctx.slots.module else "all",
+        "module": _module_fact(ctx.slots),
         "count": len(anomalies),
         "truncated": fetched.truncated,
         "by_module": queries.count_by_module(anomalies),
@@ -400,9 +404,7 @@ def summary(ctx: Context) -> Draft:
         "by_module": facts["by_module"],
         "by_severity": facts["by_severity"],
         "modules": per_module,
-        "timeline": queries.timeline(
-            anomalies, time_range.start if time_range else None, _end(ctx, time_range)
-        ),
+        "timeline": _timeline(ctx, anomalies, time_range),
     }
     return Draft(
         text=text, facts=facts, cited=[a.id for a in anomalies], shown=ranked[: ctx.shown], data=data
@@ -463,7 +465,7 @@ def compare_periods(ctx: Context) -> Draft:
             }
         )
     facts: dict[str, Any] = {
-        "module": ctx.slots.module.value if ctx.slots.module else "all",
+        "module": _module_fact(ctx.slots),
         "period_a": first.label,
         "period_b": second.label,
         "count_a": len(a),
@@ -503,7 +505,7 @@ def sensor_involvement(ctx: Context) -> Draft:
         as_top = [a for a in involved if a.top_feature == feature]
         entry: dict[str, Any] = {
             "feature": feature,
-            "module": ctx.slots.module.value if ctx.slots.module else "all",
+            "module": _module_fact(ctx.slots),
             "known_feature": feature in ctx.known_features,
             "involved": bool(involved),
             "count": len(involved),
@@ -518,7 +520,7 @@ def sensor_involvement(ctx: Context) -> Draft:
             entry["max_contribution"] = _x(contribution)
             sentences.append(
                 f"Yes: {feature} is in the root cause of {_count_words(fetched)} "
-                f"{'anomaly' if len(involved) == 1 else 'anomalies'} in {where}, "
+                f"{_anomalies(len(involved))} in {where}, "
                 f"the main cause in {len(as_top)}"
                 f" (by module: {_module_breakdown(involved)}). Latest: {_line(involved[0])}; its largest "
                 f"contribution was {_x(contribution)}× its usual error."
@@ -539,7 +541,7 @@ def sensor_involvement(ctx: Context) -> Draft:
 
 
 def latest_anomaly(ctx: Context) -> Draft:
-    feature = ctx.slots.features[0] if ctx.slots.features else None
+    feature = ctx.slots.feature
     page = ctx.repository.find(_query(ctx.slots, ctx.slots.time_range, feature))
     items = [a for a in page.items if not ctx.slots.modules or a.module in ctx.slots.modules]
     if not items:

@@ -21,9 +21,6 @@ class TimeRange:
     end: datetime | None
     label: str
 
-    def contains(self, moment: datetime) -> bool:
-        return (self.start is None or moment >= self.start) and (self.end is None or moment < self.end)
-
     def single_day(self) -> date | None:
         """The day this range covers when it is exactly one calendar day ("yesterday", "on 2024-03-12")."""
         if self.start is None or self.end is None or self.start.time() != time(0):
@@ -73,6 +70,10 @@ class Slots:
     @property
     def time_range(self) -> TimeRange | None:
         return self.time_ranges[0] if self.time_ranges else None
+
+    @property
+    def feature(self) -> str | None:
+        return self.features[0] if self.features else None
 
     def is_empty(self) -> bool:
         return self == Slots()
@@ -158,6 +159,11 @@ LATEST = datetime(2200, 1, 1)
 RangeBuilder = Callable[[re.Match[str], datetime], TimeRange | None]
 
 
+def _blank(text: str, match: re.Match[str]) -> str:
+    """`text` with the match's span replaced by spaces: later patterns cannot match it, positions stay put."""
+    return text[: match.start()] + " " * (match.end() - match.start()) + text[match.end() :]
+
+
 def _fmt(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M")
 
@@ -209,11 +215,7 @@ class _RangeFinder:
             result = build(match, self.now)
             if result is not None:
                 self.found.append((match.start(), result))
-                self.text = (
-                    self.text[: match.start()]
-                    + " " * (match.end() - match.start())
-                    + self.text[match.end() :]
-                )
+                self.text = _blank(self.text, match)
 
     def ranges(self) -> tuple[TimeRange, ...]:
         return tuple(r for _, r in sorted(self.found, key=lambda item: item[0]))
@@ -312,10 +314,9 @@ def _day_month(match: re.Match[str], now: datetime) -> TimeRange | None:
 def _date_range(day: date | None, since: bool) -> TimeRange | None:
     if day is None:
         return None
-    if since:
-        start = datetime.combine(day, time(0))
-        return TimeRange(start, None, f"since {day.isoformat()}")
     start = datetime.combine(day, time(0))
+    if since:
+        return TimeRange(start, None, f"since {day.isoformat()}")
     return TimeRange(start, start + timedelta(days=1), f"on {day.isoformat()}")
 
 
@@ -344,11 +345,7 @@ def parse_time(text: str, now: datetime) -> tuple[tuple[TimeRange, ...], time | 
     if match is not None:
         at_time = _clock_time(match)
         if at_time is not None:
-            finder.text = (
-                finder.text[: match.start()]
-                + " " * (match.end() - match.start())
-                + finder.text[match.end() :]
-            )
+            finder.text = _blank(finder.text, match)
     return finder.ranges(), at_time, finder.text
 
 
@@ -394,9 +391,7 @@ class SlotParser:
     def parse(self, text: str, now: datetime) -> Slots:
         features, text_without_features = self._features(text)
         time_ranges, at_time, rest = parse_time(text_without_features, now)
-        at_date = None
-        if at_time is not None and time_ranges and time_ranges[0].single_day() is not None:
-            at_date = time_ranges[0].single_day()
+        at_date = time_ranges[0].single_day() if at_time is not None and time_ranges else None
         anomaly_match = _UUID.search(text.lower())
         ordinal_match = _ORDINAL.search(rest)
         return Slots(
@@ -421,13 +416,11 @@ class SlotParser:
                 name = self._canonical(match.group(1))
                 if name is not None and name not in found:
                     found.append(name)
-                blanked = (
-                    blanked[: match.start()] + " " * (match.end() - match.start()) + blanked[match.end() :]
-                )
+                blanked = _blank(blanked, match)
         for match in _TAG.finditer(blanked):
             if match.group(0) not in found:
                 found.append(match.group(0))
-            blanked = blanked[: match.start()] + " " * (match.end() - match.start()) + blanked[match.end() :]
+            blanked = _blank(blanked, match)
         return tuple(found), blanked
 
     def _canonical(self, written: str) -> str | None:
