@@ -9,7 +9,6 @@ from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 import numpy as np
 
 from plantwatch.domain.anomaly import Anomaly, ScorePoint, Severity
-from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
 
 
@@ -139,9 +138,3 @@ class AnomalyRepository(Protocol):
     ) -> list[ScorePoint]:
         """Oldest first."""
         ...
-
-
-class ReadingSource(Protocol):
-    """Something that yields a SensorFrame: a data-set file, a generated sample."""
-
-    def read(self) -> SensorFrame: ...
