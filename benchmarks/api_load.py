@@ -10,6 +10,8 @@ Pages alternate between the first page, a filtered page and a deeper page reache
 import argparse
 import asyncio
 import os
+import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -75,6 +77,9 @@ def start_server(work: Path, url: str, port: int) -> subprocess.Popen[bytes]:
         **os.environ,
         "PLANTWATCH_DATABASE_URL": url,
         "PLANTWATCH_MODELS_DIR": str(work / "models"),
+        # the chatbot's embedding model warms up in a background thread for seconds after start-up; it would
+        # compete with the requests measured here, which never touch it
+        "PLANTWATCH_CHATBOT_EMBEDDINGS": "false",
     }
     command = [
         sys.executable,
@@ -130,6 +135,26 @@ async def load(base_url: str, concurrency: int, seconds: float) -> tuple[np.ndar
     return np.array(latencies), errors
 
 
+def wrk_row(url: str, concurrency: int, seconds: float) -> list[str]:
+    """Requests, req/s and p50/p90/p99 from `wrk --latency` on one URL."""
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--latency", url]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    percentiles = dict(re.findall(r"^\s+(50|90|99)%\s+([\d.]+(?:us|ms|s))$", output, re.MULTILINE))
+
+    def millis(text: str) -> str:
+        value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+        return f"{float(value) * {'us': 1e-3, 'ms': 1.0, 's': 1e3}[unit]:.1f}"
+
+    requests = re.search(r"(\d+) requests in", output)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    return [
+        str(concurrency),
+        requests.group(1) if requests else "?",
+        f"{float(rate.group(1)):,.0f}" if rate else "?",
+        *(millis(percentiles[p]) if p in percentiles else "?" for p in ("50", "90", "99")),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -161,10 +186,18 @@ def main() -> None:
                 f"{p99:.1f}",
                 str(errors),
             )
+        console.print(table)
+        if shutil.which("wrk"):
+            wrk_table = Table(title="wrk: GET /anomalies?limit=100 (first page), same server")
+            for column in ("connections", "requests", "req/s", "p50 ms", "p90 ms", "p99 ms"):
+                wrk_table.add_column(column, justify="right")
+            for concurrency in args.concurrency:
+                url = f"http://127.0.0.1:{port}/anomalies?limit=100"
+                wrk_table.add_row(*wrk_row(url, concurrency, args.seconds))
+            console.print(wrk_table)
     finally:
         server.terminate()
         server.wait(10)
-    console.print(table)
 
 
 if __name__ == "__main__":
