@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     device: str = "auto"  # "auto" picks CUDA when available, else CPU
     seed: int = 7
 
+    # Threads for the API's sync endpoints; about one per core (see api/app.py).
+    api_threads: int = Field(default=2, ge=1)
     api_key: str | None = None  # when set, write endpoints need the X-API-Key header
     max_batch_readings: int = Field(default=10_000, ge=1)
 
