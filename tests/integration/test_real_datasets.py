@@ -12,6 +12,7 @@ from plantwatch.infrastructure.datasets import (
     MACHINE_FEATURES,
     fault_classes,
     load_dataset,
+    write_energy_csv,
 )
 
 pytestmark = pytest.mark.integration
@@ -35,9 +36,24 @@ def test_every_steel_copy_gives_identical_values(shared_datasets_dir: Path) -> N
     assert index[0] == pd.Timestamp("2018-01-01 00:15") and index[-1] == pd.Timestamp("2019-01-01 00:00")
     assert index.to_series().diff().dropna().eq(pd.Timedelta(minutes=15)).all()
     assert reference.values["load_type"].value_counts().to_dict() == {0.0: 18_072, 1.0: 9_696, 2.0: 7_272}
-    assert reference.values["is_weekend"].sum() == 9_984
     for path, frame in zip(files[1:], frames[1:], strict=True):
         pd.testing.assert_frame_equal(frame.values, reference.values, obj=path.name)
+
+
+def test_writer_reproduces_the_steel_files_calendar_columns(
+    shared_datasets_dir: Path, tmp_path: Path
+) -> None:
+    original_path = shared_datasets_dir / "Steel_industry_data.csv"
+    frame = load_dataset(Module.ENERGY, original_path)
+    written_path = tmp_path / "steel.csv"
+    write_energy_csv(frame, written_path)
+
+    original = pd.read_csv(original_path, encoding="utf-8-sig")
+    written = pd.read_csv(written_path)
+    calendar = ["NSM", "WeekStatus", "Day_of_week"]
+    assert int((original["WeekStatus"] == "Weekend").sum()) == 9_984
+    pd.testing.assert_frame_equal(written[calendar], original[calendar])
+    pd.testing.assert_frame_equal(load_dataset(Module.ENERGY, written_path).values, frame.values)
 
 
 def test_machine_fault_file(shared_datasets_dir: Path) -> None:

@@ -3,11 +3,17 @@
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from plantwatch.domain.errors import DataFileError
 from plantwatch.domain.modules import Module
-from plantwatch.infrastructure.datasets import ENERGY_FEATURES, load_dataset, load_energy_csv
+from plantwatch.infrastructure.datasets import (
+    ENERGY_FEATURES,
+    load_dataset,
+    load_energy_csv,
+    write_energy_csv,
+)
 
 HEADER_DOT = (
     "date,Usage_kWh,Lagging_Current_Reactive.Power_kVarh,Leading_Current_Reactive_Power_kVarh,CO2(tCO2),"
@@ -87,10 +93,31 @@ def test_values_categories_and_the_closing_midnight_reading(tmp_path: Path) -> N
     assert frame.values["usage_kwh"].tolist() == [3.67, 3.42, 3.2, 52.1]
     assert frame.values["lagging_reactive_power_kvarh"].tolist() == [3.96, 3.46, 3.1, 20.5]
     assert frame.values["co2_tco2"].tolist() == [0, 0, 0, 0.02]
-    assert frame.values["nsm"].tolist() == [85500, 0, 900, 900]
-    assert frame.values["is_weekend"].tolist() == [0, 0, 0, 1]
     assert frame.values["load_type"].tolist() == [0, 0, 1, 2]
     assert frame.source == "steel.csv"
+
+
+def test_calendar_columns_are_checked_but_are_not_features(tmp_path: Path) -> None:
+    frame = load_energy_csv(_write(tmp_path, _energy_csv()))
+    assert "nsm" not in frame.feature_names and "is_weekend" not in frame.feature_names
+    assert len(frame.feature_names) == 7
+
+
+def test_writer_derives_the_files_calendar_columns(tmp_path: Path) -> None:
+    frame = load_energy_csv(_write(tmp_path, _energy_csv()))
+    written = tmp_path / "written.csv"
+    write_energy_csv(frame, written)
+
+    raw = pd.read_csv(written)
+    assert raw.columns.tolist() == HEADER_DOT.split(",")
+    # The closing 00:00 reading keeps NSM 0 and the weekday of the day it closes, as in the real file.
+    assert raw["date"].tolist()[:2] == ["01/01/2018 23:45", "01/01/2018 00:00"]
+    assert raw["NSM"].tolist() == [85500, 0, 900, 900]
+    assert raw["WeekStatus"].tolist() == ["Weekday", "Weekday", "Weekday", "Weekend"]
+    assert raw["Day_of_week"].tolist() == ["Monday", "Monday", "Tuesday", "Saturday"]
+    reloaded = load_energy_csv(written)
+    np.testing.assert_array_equal(reloaded.to_numpy(), frame.to_numpy())
+    assert list(reloaded.values.index) == list(frame.values.index)
 
 
 def test_a_correctly_dated_midnight_is_kept(tmp_path: Path) -> None:
@@ -160,6 +187,28 @@ def test_unknown_category_names_line_and_column(tmp_path: Path) -> None:
         _broken(tmp_path, 2, "01/01/2018 23:45,3.67,3.96,0,0,67.97,100,85500,Weekday,Monday,Huge_Load")
     )
     assert (error.row, error.column) == (2, "Load_Type")
+
+
+def test_unknown_week_status_names_line_and_column(tmp_path: Path) -> None:
+    error = _error(_broken(tmp_path, 3, "01/01/2018 0:00,3.42,3.46,0,0,70.3,100,0,Holiday,Monday,Light_Load"))
+    assert (error.row, error.column) == (3, "WeekStatus")
+
+
+def test_non_numeric_nsm_names_line_and_column(tmp_path: Path) -> None:
+    error = _error(
+        _broken(tmp_path, 4, "02/01/2018 0:15,3.2,3.1,0,0,71.82,100,noon,Weekday,Tuesday,Medium_Load")
+    )
+    assert (error.row, error.column) == (4, "NSM")
+    assert "'noon' is not a finite number" in error.message
+
+
+@pytest.mark.parametrize("column", ["NSM", "WeekStatus"])
+def test_missing_calendar_column_is_named(tmp_path: Path, column: str) -> None:
+    lines = _energy_csv().decode().splitlines()
+    lines[0] = lines[0].replace(column, "Unused")
+    error = _error(_write(tmp_path, "\n".join(lines) + "\n"))
+    assert error.column == column
+    assert "missing required column" in error.message
 
 
 def test_blank_lines_do_not_shift_line_numbers(tmp_path: Path) -> None:

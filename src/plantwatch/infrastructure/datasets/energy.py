@@ -24,8 +24,6 @@ ENERGY_FEATURES = [
     "co2_tco2",
     "lagging_power_factor",
     "leading_power_factor",
-    "nsm",
-    "is_weekend",
     "load_type",
 ]
 
@@ -40,10 +38,11 @@ _NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
     "co2_tco2": ("CO2(tCO2)",),
     "lagging_power_factor": ("Lagging_Current_Power_Factor",),
     "leading_power_factor": ("Leading_Current_Power_Factor",),
-    "nsm": ("NSM",),
 }
 DATE_COLUMN = "date"
+NSM_COLUMN = "NSM"
 WEEK_STATUS_COLUMN = "WeekStatus"
+DAY_OF_WEEK_COLUMN = "Day_of_week"
 LOAD_TYPE_COLUMN = "Load_Type"
 WEEK_STATUS_CODES = {"Weekday": 0.0, "Weekend": 1.0}
 LOAD_TYPE_CODES = {"Light_Load": 0.0, "Medium_Load": 1.0, "Maximum_Load": 2.0}
@@ -58,14 +57,17 @@ def load_energy_csv(data: bytes | str | Path, source_name: str | None = None) ->
 
 
 def energy_frame(table: CsvTable, source: str) -> SensorFrame:
+    """The plant's measurements and load type. NSM and WeekStatus are checked but left out of the features:
+    they are calendar context, and a detector that reconstructs them blames them for every midnight."""
     columns = {
         feature: _pick_column(table, feature, options) for feature, options in _NUMERIC_COLUMNS.items()
     }
-    table.require_columns([DATE_COLUMN, *columns.values(), WEEK_STATUS_COLUMN, LOAD_TYPE_COLUMN])
+    table.require_columns([DATE_COLUMN, *columns.values(), NSM_COLUMN, WEEK_STATUS_COLUMN, LOAD_TYPE_COLUMN])
     index = _rolled_midnights(table.timestamps(DATE_COLUMN, DATE_FORMATS))
     table.require_increasing(index, DATE_COLUMN)
     values = {feature: table.numbers(column).to_numpy() for feature, column in columns.items()}
-    values["is_weekend"] = table.categories(WEEK_STATUS_COLUMN, WEEK_STATUS_CODES).to_numpy()
+    table.numbers(NSM_COLUMN)
+    table.categories(WEEK_STATUS_COLUMN, WEEK_STATUS_CODES)
     values["load_type"] = table.categories(LOAD_TYPE_COLUMN, LOAD_TYPE_CODES).to_numpy()
     frame = pd.DataFrame(values, index=index, columns=ENERGY_FEATURES, dtype=np.float64)
     return SensorFrame(module=Module.ENERGY, source=source, values=frame)
@@ -73,13 +75,15 @@ def energy_frame(table: CsvTable, source: str) -> SensorFrame:
 
 def write_energy_csv(frame: SensorFrame, path: Path) -> None:
     """Write a frame in the UCI file's own layout, including its habit of dating a day's closing 00:00 reading
-    with that day (so the file reads back through load_energy_csv unchanged)."""
+    with that day (so the file reads back through load_energy_csv unchanged). NSM, WeekStatus and Day_of_week
+    are derived from the timestamps the way the real file has them: the closing reading has NSM 0 and the
+    weekday of the day it closes."""
     require_features(frame, ENERGY_FEATURES, path)
     values = frame.values
     index = pd.DatetimeIndex(values.index)
     at_midnight = (index.hour == 0) & (index.minute == 0)
     dated = index.where(~at_midnight, index - pd.Timedelta(days=1))
-    week_status = {code: name for name, code in WEEK_STATUS_CODES.items()}
+    seconds_since_midnight = index.hour * 3600 + index.minute * 60 + index.second
     load_type = {code: name for name, code in LOAD_TYPE_CODES.items()}
     raw = pd.DataFrame(
         {
@@ -90,9 +94,9 @@ def write_energy_csv(frame: SensorFrame, path: Path) -> None:
             "CO2(tCO2)": values["co2_tco2"].to_numpy(),
             "Lagging_Current_Power_Factor": values["lagging_power_factor"].to_numpy(),
             "Leading_Current_Power_Factor": values["leading_power_factor"].to_numpy(),
-            "NSM": values["nsm"].to_numpy().astype(np.int64),
-            WEEK_STATUS_COLUMN: values["is_weekend"].map(week_status).to_numpy(),
-            "Day_of_week": dated.day_name(),
+            NSM_COLUMN: np.asarray(seconds_since_midnight, dtype=np.int64),
+            WEEK_STATUS_COLUMN: np.where(dated.dayofweek >= 5, "Weekend", "Weekday"),
+            DAY_OF_WEEK_COLUMN: dated.day_name(),
             LOAD_TYPE_COLUMN: values["load_type"].map(load_type).to_numpy(),
         }
     )

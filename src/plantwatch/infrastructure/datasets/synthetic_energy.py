@@ -72,8 +72,6 @@ def generate_energy(n_rows: int = 2688, seed: int = 7, inject: bool = True) -> S
     values["leading_power_factor"] = _power_factor(
         values["usage_kwh"], values["leading_reactive_power_kvarh"]
     )
-    values["nsm"] = nsm
-    values["is_weekend"] = (weekday >= 5).astype(np.float64)
     values["load_type"] = load
 
     events = plan_events(n_rows, ENERGY_EVENTS, rng, length_range=(8, 24)) if inject else []

@@ -397,7 +397,7 @@
     // largest contribution on top: Plotly draws the first category at the bottom
     const ordered = [...causes].reverse();
     const features = ordered.map((c) => plotlyText(c.feature));
-    // Features read in their own units (seconds since midnight beside a power factor), so each pair of bars
+    // Features read in their own units (tonnes of CO2 beside a power factor), so each pair of bars
     // is drawn relative to the larger of the two; the bars are labelled with the real values.
     const scales = ordered.map((c) => Math.max(Math.abs(c.observed), Math.abs(c.expected)) || 1);
     const relative = (key) => ({
