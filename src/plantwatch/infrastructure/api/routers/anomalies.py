@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from plantwatch.domain.anomaly import Severity
 from plantwatch.domain.errors import NotFoundError
@@ -84,6 +84,10 @@ def get_anomaly(
 
 
 class ScorePointOut(BaseModel):
+    """A ScorePoint without its module (the series names it once), read from its attributes."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     timestamp: datetime
     source: str
     score: float
@@ -112,15 +116,5 @@ def list_scores(
     return ScoreSeriesOut(
         module=module,
         threshold=model.card.threshold if model else None,
-        points=[
-            ScorePointOut(
-                timestamp=p.timestamp,
-                source=p.source,
-                score=p.score,
-                threshold=p.threshold,
-                model_name=p.model_name,
-                model_version=p.model_version,
-            )
-            for p in points
-        ],
+        points=[ScorePointOut.model_validate(p) for p in points],
     )

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from plantwatch.domain.modules import Module
@@ -33,6 +33,10 @@ class HealthOut(BaseModel):
 
 
 class ModelOut(BaseModel):
+    """A registry ModelCard as served: built from the card's attributes."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     module: Module
     model_name: str
     version: str
@@ -91,21 +95,6 @@ async def health(container: ContainerDep) -> Any:
     "/models", response_model=ModelsOut, summary="Loaded model versions, thresholds and training metrics"
 )
 def list_models(container: ContainerDep) -> ModelsOut:
-    models = [
-        ModelOut(
-            module=card.module,
-            model_name=card.model_name,
-            version=card.version,
-            feature_names=card.feature_names,
-            window=card.window,
-            threshold=card.threshold,
-            threshold_method=card.threshold_method,
-            training_source=card.training_source,
-            data_hash=card.data_hash,
-            created_at=card.created_at,
-            metrics=card.metrics,
-        )
-        for card in container.cards()
-    ]
+    models = [ModelOut.model_validate(card) for card in container.cards()]
     missing = {m: container.model_problem(m) for m in Module if m not in container.models}
     return ModelsOut(models=models, missing=missing)
