@@ -25,9 +25,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from plantwatch.adapters.storage import SqlAnomalyRepository, create_engine_from_url, create_schema
 from plantwatch.domain.anomaly import Anomaly, FeatureContribution, severity_for
 from plantwatch.domain.modules import Module
-from plantwatch.infrastructure.storage import SqlAnomalyRepository, create_engine_from_url, create_schema
 
 console = Console()
 FEATURES = ["usage_kwh", "LIT101", "FIT401", "temperature", "vibration", "pressure"]
@@ -86,7 +86,7 @@ def start_server(work: Path, url: str, port: int) -> subprocess.Popen[bytes]:
         "-m",
         "uvicorn",
         "--factory",
-        "plantwatch.infrastructure.api.app:create_app",
+        "plantwatch.entrypoints.api.app:create_app",
         "--host",
         "127.0.0.1",
         "--port",

@@ -33,8 +33,8 @@ TARGET_P95_SECONDS = 0.3
 
 
 def sqlite_store() -> AnomalyRepository:
-    from plantwatch.infrastructure.storage.engine import create_engine_from_url, create_schema
-    from plantwatch.infrastructure.storage.sql_repository import SqlAnomalyRepository
+    from plantwatch.adapters.storage.engine import create_engine_from_url, create_schema
+    from plantwatch.adapters.storage.sql_repository import SqlAnomalyRepository
 
     engine = create_engine_from_url("sqlite://")
     create_schema(engine)
@@ -55,7 +55,7 @@ def main() -> int:
     started = time.perf_counter()
     classifier: IntentClassifier = RuleBasedIntentClassifier()
     if not args.rules_only:
-        from plantwatch.infrastructure.chatbot.embedding import shared_embedding_classifier
+        from plantwatch.adapters.chatbot.embedding import shared_embedding_classifier
 
         classifier = CombinedIntentClassifier(RuleBasedIntentClassifier(), shared_embedding_classifier())
     print(f"start-up (model load, exemplar encoding, warm-up encode): {time.perf_counter() - started:.1f} s")

@@ -19,21 +19,21 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from plantwatch.adapters.datasets import load_sample
+from plantwatch.adapters.detectors import DETECTORS, TorchDetector, build_detector
+from plantwatch.adapters.registry import FileModelRegistry
+from plantwatch.adapters.storage import SqlAnomalyRepository, create_engine_from_url, create_schema
+from plantwatch.adapters.wire import CONTEXT_READINGS
+from plantwatch.bootstrap import reading_publisher
 from plantwatch.domain.anomaly import ScorePoint
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import TrainedModel
 from plantwatch.domain.thresholds import build_thresholder
-from plantwatch.infrastructure.broker.messages import CONTEXT_READINGS
-from plantwatch.infrastructure.broker.mqtt_worker import MqttWorker
-from plantwatch.infrastructure.broker.publisher import ReadingPublisher
-from plantwatch.infrastructure.datasets import load_sample
-from plantwatch.infrastructure.detectors import DETECTORS, TorchDetector, build_detector
-from plantwatch.infrastructure.registry import FileModelRegistry
-from plantwatch.infrastructure.settings import Settings
-from plantwatch.infrastructure.storage import SqlAnomalyRepository, create_engine_from_url, create_schema
+from plantwatch.entrypoints.worker.mqtt_worker import MqttWorker
 from plantwatch.services.ingest import ReadingContext, ingest_frame
 from plantwatch.services.training import train_model
+from plantwatch.settings import Settings
 
 console = Console()
 TRAIN_FRACTION = 0.6
@@ -108,7 +108,7 @@ def latency(
         if not worker.subscribed.wait(10):
             raise RuntimeError("the worker did not subscribe")
         start = int(len(frame) * TRAIN_FRACTION)
-        with ReadingPublisher(settings) as publisher:
+        with reading_publisher(settings) as publisher:
             began = time.perf_counter()
             for n, t in enumerate(range(start, min(start + messages, len(frame)))):
                 due = began + n / rate

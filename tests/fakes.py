@@ -6,17 +6,17 @@ InMemoryAnomalyRepository passes the same contract tests (tests/repository_contr
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from plantwatch.domain.anomaly import Anomaly, FeatureContribution, ScorePoint, Severity
-from plantwatch.domain.errors import NotFoundError
-from plantwatch.domain.modules import Module
-from plantwatch.domain.ports import AnomalyPage, AnomalyQuery
-from plantwatch.infrastructure.storage.cursor import decode_cursor, encode_cursor
-from plantwatch.infrastructure.storage.validation import (
+from plantwatch.adapters.storage.cursor import decode_cursor, encode_cursor
+from plantwatch.adapters.storage.validation import (
     check_anomalies,
     check_query,
     check_range,
     check_score_points,
 )
+from plantwatch.domain.anomaly import Anomaly, FeatureContribution, ScorePoint, Severity
+from plantwatch.domain.errors import NotFoundError
+from plantwatch.domain.modules import Module
+from plantwatch.domain.ports import AnomalyPage, AnomalyQuery
 
 ScoreKey = tuple[Module, str, datetime, str, str]
 

@@ -8,10 +8,10 @@ import httpx
 import numpy as np
 from hypothesis import strategies as st
 
+from plantwatch.adapters.datasets import load_sample, sample_path
+from plantwatch.adapters.detectors import build_detector
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import ModelCard, TrainedModel
-from plantwatch.infrastructure.datasets import load_sample, sample_path
-from plantwatch.infrastructure.detectors import build_detector
 
 WINDOW = 4
 TRAIN_ROWS = 400

@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from plantwatch.adapters.detectors.catalog import build_detector
+from plantwatch.adapters.wire import ReadingIn
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import ModelCard, TrainedModel
-from plantwatch.infrastructure.detectors.catalog import build_detector
-from plantwatch.services.ingest import Reading
 
 FEATURES = ["flow", "pressure", "temperature"]
 START = datetime(2024, 3, 1)
@@ -83,9 +83,9 @@ def trained_pca(module: Module = Module.ENERGY, window: int = 4, rows: int = 600
     return TrainedModel(detector=detector, card=card)
 
 
-def as_readings(frame: SensorFrame) -> list[Reading]:
+def as_readings(frame: SensorFrame) -> list[ReadingIn]:
     return [
-        Reading(timestamp=ts.to_pydatetime(), values={k: float(v) for k, v in row.items()})
+        ReadingIn(timestamp=ts.to_pydatetime(), values={k: float(v) for k, v in row.items()})
         for ts, row in frame.values.iterrows()
     ]
 

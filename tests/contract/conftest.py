@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from plantwatch.infrastructure.detectors import DETECTORS, WindowDetector, build_detector
+from plantwatch.adapters.detectors import DETECTORS, WindowDetector, build_detector
 from tests.contract.synthetic import FEATURES, SyntheticSeries, normal_series, with_anomalies
 
 # Tiny models: the whole suite trains every detector twice on two shared cores.

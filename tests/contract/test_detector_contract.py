@@ -7,17 +7,17 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from plantwatch.domain.errors import FeatureMismatchError, InvalidInputError
-from plantwatch.domain.ports import Detector
-from plantwatch.domain.root_cause import rank_root_causes
-from plantwatch.infrastructure.detectors import (
+from plantwatch.adapters.detectors import (
     DETECTORS,
     TorchDetector,
     WindowDetector,
     build_detector,
     resolve_device,
 )
-from plantwatch.infrastructure.settings import get_settings
+from plantwatch.domain.errors import FeatureMismatchError, InvalidInputError
+from plantwatch.domain.ports import Detector
+from plantwatch.domain.root_cause import rank_root_causes
+from plantwatch.settings import get_settings
 from tests.contract.conftest import SMALL_HYPER, fit_small
 from tests.contract.synthetic import FEATURES, SyntheticSeries
 
@@ -54,6 +54,22 @@ def test_batch_score_equals_the_score_of_each_window_alone(
     for t in (fitted.window - 1, fitted.window + 5, 200, event_row, len(values) - 1):
         alone = fitted.score(values[t - fitted.window + 1 : t + 1])
         np.testing.assert_allclose(alone[-1], scores[t], rtol=1e-5, atol=1e-5)
+
+
+def test_history_completes_the_first_windows_and_gets_no_score(
+    fitted: WindowDetector, test_series: SyntheticSeries
+) -> None:
+    values = test_series.values
+    split = 50
+    whole = fitted.score(values)
+    continued = fitted.score(values[split:], history=values[:split])
+    assert continued.shape == (len(values) - split,)
+    np.testing.assert_allclose(continued, whole[split:], rtol=1e-9, atol=1e-12)
+    explained = fitted.explain(values[split:], history=values[:split])
+    whole_contributions = fitted.explain(values).contributions[split:]
+    np.testing.assert_allclose(explained.contributions, whole_contributions, rtol=1e-9)
+    # no history: the first window - 1 readings of the batch have no full window
+    assert np.isnan(fitted.score(values[split:])[: fitted.window - 1]).all()
 
 
 def test_same_seed_gives_the_same_model(

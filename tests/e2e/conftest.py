@@ -16,20 +16,20 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, sync_playwright
 
+from plantwatch.adapters.datasets.synthetic_energy import generate_energy
+from plantwatch.adapters.datasets.synthetic_machine import generate_machine
+from plantwatch.adapters.datasets.synthetic_swat import generate_swat
+from plantwatch.adapters.detectors import PcaDetector
+from plantwatch.adapters.registry import FileModelRegistry
+from plantwatch.bootstrap import Container, build_container
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
 from plantwatch.domain.thresholds import build_thresholder
-from plantwatch.infrastructure.api.app import create_app
-from plantwatch.infrastructure.bootstrap import Container, build_container
-from plantwatch.infrastructure.datasets.synthetic_energy import generate_energy
-from plantwatch.infrastructure.datasets.synthetic_machine import generate_machine
-from plantwatch.infrastructure.datasets.synthetic_swat import generate_swat
-from plantwatch.infrastructure.detectors import PcaDetector
-from plantwatch.infrastructure.registry import FileModelRegistry
-from plantwatch.infrastructure.settings import Settings
+from plantwatch.entrypoints.api.app import create_app
 from plantwatch.services.ingest import ingest_frame
 from plantwatch.services.scoring import score_frame
 from plantwatch.services.training import train_model
+from plantwatch.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

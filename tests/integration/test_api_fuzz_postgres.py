@@ -20,13 +20,13 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.generation.case import Case
 
+from plantwatch.adapters.datasets import sample_path
+from plantwatch.adapters.storage.engine import create_engine_from_url, create_schema
+from plantwatch.adapters.storage.sql_repository import SqlAnomalyRepository
+from plantwatch.bootstrap import Container
 from plantwatch.domain.modules import Module
-from plantwatch.infrastructure.api.app import create_app
-from plantwatch.infrastructure.bootstrap import Container
-from plantwatch.infrastructure.datasets import sample_path
-from plantwatch.infrastructure.settings import Settings
-from plantwatch.infrastructure.storage.engine import create_engine_from_url, create_schema
-from plantwatch.infrastructure.storage.sql_repository import SqlAnomalyRepository
+from plantwatch.entrypoints.api.app import create_app
+from plantwatch.settings import Settings
 from tests.fuzz_support import (
     OVERFLOW_WARNINGS,
     ReadingBatch,

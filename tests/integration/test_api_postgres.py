@@ -6,10 +6,10 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from plantwatch.adapters.registry import FileModelRegistry
 from plantwatch.domain.modules import Module
-from plantwatch.infrastructure.api.app import create_app
-from plantwatch.infrastructure.registry import FileModelRegistry
-from plantwatch.infrastructure.settings import Settings
+from plantwatch.entrypoints.api.app import create_app
+from plantwatch.settings import Settings
 from tests.streaming_support import START, STEP, as_json_readings, normal_frame, spike_frame, trained_pca
 
 pytestmark = pytest.mark.integration

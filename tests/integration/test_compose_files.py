@@ -79,7 +79,7 @@ def _command(arguments: str) -> list[str]:
 
 def _assert_cli_accepts(command: list[str]) -> None:
     """The real CLI parses this command line: the sub-command and every option exist."""
-    from plantwatch.infrastructure.cli.app import app  # imported here: the file checks need no CLI
+    from plantwatch.entrypoints.cli.app import app  # imported here: the file checks need no CLI
 
     assert command[0] == "plantwatch", command
     result = CliRunner().invoke(app, [*command[1:], "--help"])

@@ -7,16 +7,14 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from plantwatch.infrastructure.cli.evaluate import (
-    BATADAL_TEST_FILE,
-    BATADAL_TRAIN_FILE,
+from plantwatch.adapters.datasets.benchmark_splits import BATADAL_TEST_FILE, BATADAL_TRAIN_FILE, batadal_split
+from plantwatch.entrypoints.cli.evaluate import (
     BEGIN_MARK,
     END_MARK,
-    batadal_split,
     evaluate,
     evaluate_split,
 )
-from plantwatch.infrastructure.settings import Settings
+from plantwatch.settings import Settings
 
 pytestmark = pytest.mark.integration
 

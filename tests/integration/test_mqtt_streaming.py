@@ -13,21 +13,20 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from plantwatch.adapters.datasets import load_sample
+from plantwatch.adapters.detectors import build_detector
+from plantwatch.adapters.registry import FileModelRegistry
+from plantwatch.adapters.storage import SqlAnomalyRepository, create_engine_from_url, create_schema
+from plantwatch.adapters.wire import CONTEXT_READINGS
+from plantwatch.bootstrap import build_container, reading_publisher
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyRepository, TrainedModel
 from plantwatch.domain.thresholds import build_thresholder
-from plantwatch.infrastructure.api.app import create_app
-from plantwatch.infrastructure.bootstrap import build_container
-from plantwatch.infrastructure.broker.messages import CONTEXT_READINGS
-from plantwatch.infrastructure.broker.mqtt_worker import MqttWorker
-from plantwatch.infrastructure.broker.publisher import ReadingPublisher
-from plantwatch.infrastructure.datasets import load_sample
-from plantwatch.infrastructure.detectors import build_detector
-from plantwatch.infrastructure.registry import FileModelRegistry
-from plantwatch.infrastructure.settings import Settings
-from plantwatch.infrastructure.storage import SqlAnomalyRepository, create_engine_from_url, create_schema
+from plantwatch.entrypoints.api.app import create_app
+from plantwatch.entrypoints.worker.mqtt_worker import MqttWorker
 from plantwatch.services.training import train_model
+from plantwatch.settings import Settings
 from tests.streaming_support import rows
 
 pytestmark = pytest.mark.integration
@@ -87,7 +86,7 @@ def trained_settings(settings: Settings, swat: SensorFrame) -> Settings:
 def publish(settings: Settings, frame: SensorFrame, start: int, stop: int) -> int:
     """Publish rows [start, stop) in batches, each carrying the readings before it as context."""
     messages = 0
-    with ReadingPublisher(settings) as publisher:
+    with reading_publisher(settings) as publisher:
         for begin in range(start, stop, BATCH):
             readings = rows(frame, begin, min(begin + BATCH, stop))
             context = rows(frame, begin - CONTEXT_READINGS, begin)

@@ -5,8 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from plantwatch.domain.modules import Module
-from plantwatch.infrastructure.datasets import (
+from plantwatch.adapters.datasets import (
     BATADAL_TAGS,
     ENERGY_FEATURES,
     MACHINE_FEATURES,
@@ -14,6 +13,7 @@ from plantwatch.infrastructure.datasets import (
     load_dataset,
     write_energy_csv,
 )
+from plantwatch.domain.modules import Module
 
 pytestmark = pytest.mark.integration
 

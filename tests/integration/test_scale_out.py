@@ -29,10 +29,10 @@ import pytest
 import torch
 from sqlalchemy import Engine, create_engine, text
 
+from plantwatch.adapters.datasets import load_dataset
+from plantwatch.adapters.datasets.samples import sample_path
+from plantwatch.adapters.registry import FileModelRegistry
 from plantwatch.domain.modules import Module
-from plantwatch.infrastructure.datasets import load_dataset
-from plantwatch.infrastructure.datasets.samples import sample_path
-from plantwatch.infrastructure.registry import FileModelRegistry
 from plantwatch.services.scoring import score_frame
 
 pytestmark = pytest.mark.integration

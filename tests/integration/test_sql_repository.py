@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, event, text
 
+from plantwatch.adapters.storage import SqlAnomalyRepository, create_engine_from_url, create_schema
 from plantwatch.domain.ports import AnomalyQuery, AnomalyRepository
-from plantwatch.infrastructure.storage import SqlAnomalyRepository, create_engine_from_url, create_schema
 from tests.fakes import BASE_TIME, make_anomaly, make_score_point
 from tests.repository_contract import CONTRACT, CONTRACT_IDS
 

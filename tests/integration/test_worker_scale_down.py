@@ -21,13 +21,13 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from plantwatch.adapters.storage import SqlAnomalyRepository, create_engine_from_url, create_schema
+from plantwatch.bootstrap import reading_publisher
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
-from plantwatch.infrastructure.broker.mqtt_worker import MqttWorker
-from plantwatch.infrastructure.broker.publisher import ReadingPublisher
-from plantwatch.infrastructure.settings import Settings
-from plantwatch.infrastructure.storage import SqlAnomalyRepository, create_engine_from_url, create_schema
+from plantwatch.entrypoints.worker.mqtt_worker import MqttWorker
 from plantwatch.services.ingest import IngestResult
+from plantwatch.settings import Settings
 from tests.streaming_support import normal_frame, rows, trained_pca
 
 pytestmark = pytest.mark.integration
@@ -62,7 +62,7 @@ def settings(tmp_path: Path) -> Settings:
 
 def publish(settings: Settings, frame: SensorFrame, first_message: int, messages: int) -> None:
     """Publish messages [first_message, first_message + messages) of BATCH readings, each with its context."""
-    with ReadingPublisher(settings) as publisher:
+    with reading_publisher(settings) as publisher:
         for n in range(first_message, first_message + messages):
             begin = CONTEXT + n * BATCH
             publisher.publish(

@@ -5,11 +5,11 @@ from datetime import datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from plantwatch.bootstrap import Container
 from plantwatch.domain.anomaly import Anomaly, FeatureContribution, ScorePoint, severity_for
 from plantwatch.domain.modules import Module
-from plantwatch.infrastructure.api.app import create_app
-from plantwatch.infrastructure.bootstrap import Container
-from plantwatch.infrastructure.settings import Settings
+from plantwatch.entrypoints.api.app import create_app
+from plantwatch.settings import Settings
 from tests.fakes import InMemoryAnomalyRepository
 
 T0 = datetime(2024, 3, 1, 12, 0)

@@ -29,10 +29,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from plantwatch.bootstrap import Container
 from plantwatch.domain.modules import Module
-from plantwatch.infrastructure.api.app import create_app
-from plantwatch.infrastructure.bootstrap import Container
-from plantwatch.infrastructure.settings import Settings
+from plantwatch.entrypoints.api.app import create_app
+from plantwatch.settings import Settings
 from tests.fakes import InMemoryAnomalyRepository, make_anomaly
 from tests.fuzz_support import (
     OVERFLOW_WARNINGS,

@@ -4,11 +4,11 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from plantwatch.adapters.registry import FileModelRegistry
+from plantwatch.bootstrap import Container, build_container, missing_model_message
 from plantwatch.domain.modules import Module
-from plantwatch.infrastructure.api.app import create_app
-from plantwatch.infrastructure.bootstrap import Container, build_container, missing_model_message
-from plantwatch.infrastructure.registry import FileModelRegistry
-from plantwatch.infrastructure.settings import Settings
+from plantwatch.entrypoints.api.app import create_app
+from plantwatch.settings import Settings
 from tests.fakes import InMemoryAnomalyRepository
 from tests.streaming_support import trained_pca
 

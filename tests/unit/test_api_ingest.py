@@ -7,13 +7,13 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from plantwatch.adapters.datasets import load_sample, sample_path
+from plantwatch.adapters.detectors import build_detector
+from plantwatch.bootstrap import Container, missing_model_message
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import ModelCard, TrainedModel
-from plantwatch.infrastructure.api.app import create_app
-from plantwatch.infrastructure.bootstrap import Container, missing_model_message
-from plantwatch.infrastructure.datasets import load_sample, sample_path
-from plantwatch.infrastructure.detectors import build_detector
-from plantwatch.infrastructure.settings import Settings
+from plantwatch.entrypoints.api.app import create_app
+from plantwatch.settings import Settings
 from tests.fakes import InMemoryAnomalyRepository
 from tests.streaming_support import START, STEP, as_json_readings, normal_frame, spike_frame, trained_pca
 

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 
 from fastapi.testclient import TestClient
 
+from plantwatch.bootstrap import Container
 from plantwatch.domain.anomaly import Anomaly, FeatureContribution
 from plantwatch.domain.modules import Module
-from plantwatch.infrastructure.api.app import create_app
-from plantwatch.infrastructure.api.routers.stream import SeenIds, anomaly_events
-from plantwatch.infrastructure.bootstrap import Container
-from plantwatch.infrastructure.settings import Settings
+from plantwatch.entrypoints.api.app import create_app
+from plantwatch.entrypoints.api.routers.stream import SeenIds, anomaly_events
+from plantwatch.settings import Settings
 from tests.fakes import InMemoryAnomalyRepository
 
 T0 = datetime(2024, 3, 1, 12, 0)

@@ -7,11 +7,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from plantwatch.infrastructure.api.errors import install_error_handlers
-from plantwatch.infrastructure.api.routers import chatbot as chatbot_router
-from plantwatch.infrastructure.bootstrap import Container
-from plantwatch.infrastructure.settings import Settings
+from plantwatch.bootstrap import Container
+from plantwatch.entrypoints.api.errors import install_error_handlers
+from plantwatch.entrypoints.api.routers import chatbot as chatbot_router
 from plantwatch.services.chatbot import ChatbotService, RuleBasedIntentClassifier
+from plantwatch.settings import Settings
 from tests.chatbot.fixture_store import FEATURE_NAMES, NOW, build_store
 
 

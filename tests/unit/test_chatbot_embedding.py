@@ -8,7 +8,7 @@ import statistics
 import pytest
 import torch
 
-from plantwatch.infrastructure.chatbot.embedding import EmbeddingIntentClassifier, shared_embedding_classifier
+from plantwatch.adapters.chatbot.embedding import EmbeddingIntentClassifier, shared_embedding_classifier
 from plantwatch.services.chatbot import (
     ChatbotService,
     CombinedIntentClassifier,

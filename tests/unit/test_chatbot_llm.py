@@ -5,7 +5,7 @@ import json
 import httpx
 import pytest
 
-from plantwatch.infrastructure.chatbot.llm import OpenAICompatibleRephraser
+from plantwatch.adapters.chatbot.llm import OpenAICompatibleRephraser
 
 FACTS = {"count": 3, "module": "energy"}
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from plantwatch.bootstrap import build_container
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyQuery
-from plantwatch.infrastructure.bootstrap import build_container
-from plantwatch.infrastructure.cli.app import app
-from plantwatch.infrastructure.settings import Settings, get_settings
+from plantwatch.entrypoints.cli.app import app
+from plantwatch.settings import Settings, get_settings
 
 torch.set_num_threads(1)
 EVERYTHING = AnomalyQuery(limit=100_000)

@@ -8,13 +8,13 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from plantwatch.infrastructure.api.app import create_app
-from plantwatch.infrastructure.api.routers import dashboard
-from plantwatch.infrastructure.bootstrap import Container
-from plantwatch.infrastructure.settings import Settings
+from plantwatch.bootstrap import Container
+from plantwatch.entrypoints.api.app import create_app
+from plantwatch.entrypoints.api.routers import dashboard
+from plantwatch.settings import Settings
 from tests.fakes import InMemoryAnomalyRepository
 
-STATIC_DIR = Path(str(resources.files("plantwatch.infrastructure.dashboard") / "static"))
+STATIC_DIR = Path(str(resources.files("plantwatch.entrypoints.api.dashboard") / "static"))
 
 
 @pytest.fixture(scope="module")

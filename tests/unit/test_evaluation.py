@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from plantwatch.adapters.detectors import PcaDetector
 from plantwatch.domain.errors import InvalidInputError
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
 from plantwatch.domain.thresholds import QuantileThresholder
-from plantwatch.infrastructure.detectors import PcaDetector
 from plantwatch.services.evaluation import evaluate_detector
 
 FEATURES = ["flow", "pressure", "level", "power"]

@@ -5,10 +5,11 @@ from datetime import datetime, timedelta
 import pytest
 import torch
 
+from plantwatch.adapters.wire import ReadingIn, readings_frame
 from plantwatch.domain.errors import FeatureMismatchError, InvalidInputError
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
-from plantwatch.services.ingest import Reading, ReadingContext, ingest_frame, readings_frame
+from plantwatch.services.ingest import ReadingContext, ingest_frame
 from tests.fakes import InMemoryAnomalyRepository
 from tests.streaming_support import FEATURES, START, STEP, as_readings, normal_frame, spike_frame, trained_pca
 
@@ -22,8 +23,12 @@ def model():
 
 def test_readings_frame_sorts_by_time_and_orders_features():
     readings = [
-        Reading(datetime(2024, 1, 1, 0, 2), {"pressure": 2.0, "flow": 1.0, "temperature": 3.0}),
-        Reading(datetime(2024, 1, 1, 0, 1), {"temperature": 30.0, "flow": 10.0, "pressure": 20.0}),
+        ReadingIn(
+            timestamp=datetime(2024, 1, 1, 0, 2), values={"pressure": 2.0, "flow": 1.0, "temperature": 3.0}
+        ),
+        ReadingIn(
+            timestamp=datetime(2024, 1, 1, 0, 1), values={"temperature": 30.0, "flow": 10.0, "pressure": 20.0}
+        ),
     ]
     frame = readings_frame(Module.ENERGY, "line-1", readings, FEATURES)
     assert frame.feature_names == FEATURES
@@ -40,9 +45,11 @@ def test_readings_frame_sorts_by_time_and_orders_features():
     ],
 )
 def test_bad_reading_names_the_field(values, field):
-    good = Reading(START, {"flow": 1.0, "pressure": 2.0, "temperature": 3.0})
+    good = ReadingIn(timestamp=START, values={"flow": 1.0, "pressure": 2.0, "temperature": 3.0})
     with pytest.raises(InvalidInputError) as raised:
-        readings_frame(Module.ENERGY, "line-1", [good, Reading(START + STEP, values)], FEATURES)
+        readings_frame(
+            Module.ENERGY, "line-1", [good, ReadingIn(timestamp=START + STEP, values=values)], FEATURES
+        )
     assert raised.value.field == field
     assert str(raised.value).startswith(field)
 
@@ -50,10 +57,15 @@ def test_bad_reading_names_the_field(values, field):
 def test_duplicate_and_timezone_aware_timestamps_are_refused():
     values = {"flow": 1.0, "pressure": 2.0, "temperature": 3.0}
     with pytest.raises(InvalidInputError, match=r"readings\[1\]\.timestamp: duplicates readings\[0\]"):
-        readings_frame(Module.ENERGY, "s", [Reading(START, values), Reading(START, values)], FEATURES)
+        readings_frame(
+            Module.ENERGY,
+            "s",
+            [ReadingIn(timestamp=START, values=values), ReadingIn(timestamp=START, values=values)],
+            FEATURES,
+        )
     aware = datetime.fromisoformat("2024-03-01T00:00:00+01:00")
     with pytest.raises(InvalidInputError, match="naive") as raised:
-        readings_frame(Module.ENERGY, "s", [Reading(aware, values)], FEATURES)
+        readings_frame(Module.ENERGY, "s", [ReadingIn(timestamp=aware, values=values)], FEATURES)
     assert raised.value.field == "readings[0].timestamp"
     with pytest.raises(InvalidInputError, match="at least one"):
         readings_frame(Module.ENERGY, "s", [], FEATURES)

@@ -5,9 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from plantwatch.domain.errors import DataFileError
-from plantwatch.domain.modules import Module
-from plantwatch.infrastructure.datasets import (
+from plantwatch.adapters.datasets import (
     BATADAL_TAGS,
     SWAT_TAGS,
     load_batadal_csv,
@@ -15,6 +13,8 @@ from plantwatch.infrastructure.datasets import (
     load_readings_csv,
     load_swat_csv,
 )
+from plantwatch.domain.errors import DataFileError
+from plantwatch.domain.modules import Module
 
 SPACED = {"MV101", "AIT201", "MV201", "P201", "P202", "P204", "MV303"}
 

@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from plantwatch.domain.errors import DataFileError
-from plantwatch.domain.modules import Module
-from plantwatch.infrastructure.datasets import (
+from plantwatch.adapters.datasets import (
     ENERGY_FEATURES,
     load_dataset,
     load_energy_csv,
     write_energy_csv,
 )
+from plantwatch.domain.errors import DataFileError
+from plantwatch.domain.modules import Module
 
 HEADER_DOT = (
     "date,Usage_kWh,Lagging_Current_Reactive.Power_kVarh,Leading_Current_Reactive_Power_kVarh,CO2(tCO2),"
@@ -127,7 +127,7 @@ def test_a_correctly_dated_midnight_is_kept(tmp_path: Path) -> None:
 
 
 def test_dispatcher_and_upload_bytes_give_the_same_frame(tmp_path: Path) -> None:
-    from plantwatch.infrastructure.datasets import load_readings_csv
+    from plantwatch.adapters.datasets import load_readings_csv
 
     path = _write(tmp_path, _energy_csv())
     from_file = load_dataset(Module.ENERGY, path)

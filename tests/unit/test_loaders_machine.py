@@ -5,14 +5,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from plantwatch.domain.errors import DataFileError
-from plantwatch.domain.modules import Module
-from plantwatch.infrastructure.datasets import (
+from plantwatch.adapters.datasets import (
     MACHINE_FEATURES,
     fault_classes,
     load_machine_csv,
     load_readings_csv,
 )
+from plantwatch.domain.errors import DataFileError
+from plantwatch.domain.modules import Module
 
 HEADER = "Timestamp,Vibration (mm/s),Temperature (°C),Pressure (bar),RMS Vibration,Mean Temp,Fault Label"
 ROWS = [

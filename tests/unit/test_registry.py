@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from plantwatch.adapters.detectors import WindowDetector, build_detector
+from plantwatch.adapters.registry import FileModelRegistry, verify_features
 from plantwatch.domain.errors import (
     FeatureMismatchError,
     InvalidInputError,
@@ -17,8 +19,6 @@ from plantwatch.domain.errors import (
 )
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import ModelCard, ModelRegistry
-from plantwatch.infrastructure.detectors import WindowDetector, build_detector
-from plantwatch.infrastructure.registry import FileModelRegistry, verify_features
 from tests.contract.synthetic import FEATURES, normal_series, with_anomalies
 
 

@@ -7,9 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from plantwatch.domain.modules import Module
-from plantwatch.infrastructure.cli.samples import samples
-from plantwatch.infrastructure.datasets import (
+from plantwatch.adapters.datasets import (
     ENERGY_FEATURES,
     MACHINE_FEATURES,
     SAMPLE_FILES,
@@ -24,6 +22,8 @@ from plantwatch.infrastructure.datasets import (
     sample_path,
     write_sample,
 )
+from plantwatch.domain.modules import Module
+from plantwatch.entrypoints.cli.samples import samples
 
 FEATURES = {Module.ENERGY: ENERGY_FEATURES, Module.MACHINE: MACHINE_FEATURES, Module.CYBER: SWAT_TAGS}
 

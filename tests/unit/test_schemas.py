@@ -4,10 +4,11 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+from plantwatch.adapters.storage.cursor import decode_cursor
 from plantwatch.domain.anomaly import Severity, anomaly_id
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyQuery
-from plantwatch.infrastructure.api.schemas import (
+from plantwatch.entrypoints.api.schemas import (
     AnomalyOut,
     AnomalyPageOut,
     ErrorOut,
@@ -15,11 +16,10 @@ from plantwatch.infrastructure.api.schemas import (
     json_schema_document,
     json_schema_text,
 )
-from plantwatch.infrastructure.storage.cursor import decode_cursor
 from tests.fakes import BASE_TIME, InMemoryAnomalyRepository, make_anomaly
 
 COMMITTED_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "anomaly.schema.json"
-REGENERATE = "python -m plantwatch.infrastructure.api.schemas > schemas/anomaly.schema.json"
+REGENERATE = "python -m plantwatch.entrypoints.api.schemas > schemas/anomaly.schema.json"
 
 
 def test_committed_json_schema_is_current() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, event, text
 
+from plantwatch.adapters.storage import SqlAnomalyRepository, create_engine_from_url, create_schema
 from plantwatch.domain.ports import AnomalyRepository
-from plantwatch.infrastructure.storage import SqlAnomalyRepository, create_engine_from_url, create_schema
 from tests.fakes import make_anomaly
 from tests.repository_contract import CONTRACT, CONTRACT_IDS, check_get_round_trips_every_field
 

@@ -11,15 +11,16 @@ import torch
 import typer
 from typer.testing import CliRunner, Result
 
+from plantwatch.adapters.datasets.training_data import find_real_dataset, load_training_frame
+from plantwatch.adapters.detectors import build_detector
+from plantwatch.adapters.registry import FileModelRegistry
 from plantwatch.domain.errors import InvalidInputError
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
 from plantwatch.domain.thresholds import PotThresholder, QuantileThresholder
-from plantwatch.infrastructure.cli.train import find_real_dataset, load_training_frame, train
-from plantwatch.infrastructure.detectors import build_detector
-from plantwatch.infrastructure.registry import FileModelRegistry
-from plantwatch.infrastructure.settings import Settings, get_settings
+from plantwatch.entrypoints.cli.train import train
 from plantwatch.services.training import data_hash, normal_window_mask, train_model
+from plantwatch.settings import Settings, get_settings
 from tests.contract.synthetic import FEATURES, normal_series, sensor_frame, with_anomalies
 
 
@@ -175,10 +176,12 @@ def test_training_data_falls_back_from_real_files_to_the_sample(
 ) -> None:
     datasets = cli_settings.datasets_dir
     assert find_real_dataset(Module.MACHINE, datasets) is None
-    assert load_training_frame(Module.MACHINE, None, cli_settings).source == "machine_sample.csv"
+    assert (
+        load_training_frame(Module.MACHINE, None, datasets, cli_settings.seed).source == "machine_sample.csv"
+    )
 
     datasets.mkdir(parents=True)
     shutil.copy(repo_root / "datasets" / "samples" / "energy_sample.csv", datasets / "a_energy.csv")
     shutil.copy(repo_root / "datasets" / "samples" / "machine_sample.csv", datasets / "b_plant.csv")
     assert find_real_dataset(Module.MACHINE, datasets) == datasets / "b_plant.csv"
-    assert load_training_frame(Module.MACHINE, None, cli_settings).source == "b_plant.csv"
+    assert load_training_frame(Module.MACHINE, None, datasets, cli_settings.seed).source == "b_plant.csv"

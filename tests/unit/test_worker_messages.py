@@ -6,17 +6,17 @@ import paho.mqtt.client as mqtt
 import pytest
 import torch
 
-from plantwatch.domain.errors import InvalidInputError
-from plantwatch.domain.modules import Module
-from plantwatch.infrastructure.broker.messages import (
+from plantwatch.adapters.wire import (
     decode_batch,
     encode_batch,
     module_of_topic,
     readings_topic,
     shared_subscription,
 )
-from plantwatch.infrastructure.broker.mqtt_worker import MqttWorker
-from plantwatch.infrastructure.settings import Settings
+from plantwatch.domain.errors import InvalidInputError
+from plantwatch.domain.modules import Module
+from plantwatch.entrypoints.worker.mqtt_worker import MqttWorker
+from plantwatch.settings import Settings
 from tests.fakes import InMemoryAnomalyRepository
 from tests.streaming_support import FEATURES, normal_frame, spike_frame, trained_pca
 

@@ -8,11 +8,11 @@ import torch
 import typer
 from fastapi.testclient import TestClient
 
+from plantwatch.bootstrap import Container
 from plantwatch.domain.modules import Module
-from plantwatch.infrastructure.api.app import create_app
-from plantwatch.infrastructure.bootstrap import Container
-from plantwatch.infrastructure.cli.replay import Batch, HttpSender, batches, parse_speed, replay_frame
-from plantwatch.infrastructure.settings import Settings
+from plantwatch.entrypoints.api.app import create_app
+from plantwatch.entrypoints.cli.replay import Batch, HttpSender, batches, parse_speed, replay_frame
+from plantwatch.settings import Settings
 from tests.fakes import InMemoryAnomalyRepository
 from tests.streaming_support import normal_frame, trained_pca
 

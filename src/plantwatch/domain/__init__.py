@@ -1,1 +1,1 @@
-"""Entities, pure logic and ports. Imports nothing from services or infrastructure."""
+"""Entities, pure logic and ports. Imports nothing from services, adapters or entrypoints."""

@@ -12,6 +12,18 @@ class NotFoundError(PlantwatchError):
     """A thing asked for by id or name does not exist (HTTP 404)."""
 
 
+class UnknownModuleError(NotFoundError):
+    """A module name that is not one of the configured modules (HTTP 404)."""
+
+
+class UnauthorizedError(PlantwatchError):
+    """A protected endpoint was called without the right X-API-Key (HTTP 401)."""
+
+
+class ModelUnavailableError(PlantwatchError):
+    """A module has no loaded model, so its readings cannot be scored (HTTP 503)."""
+
+
 class InvalidInputError(PlantwatchError):
     """Input failed validation; `field` names what was wrong (HTTP 422)."""
 

@@ -2,6 +2,8 @@
 
 from enum import StrEnum
 
+from plantwatch.domain.errors import UnknownModuleError
+
 
 class Module(StrEnum):
     ENERGY = "energy"
@@ -16,7 +18,3 @@ def parse_module(value: str) -> Module:
     except ValueError:
         valid = ", ".join(m.value for m in Module)
         raise UnknownModuleError(f"unknown module {value!r}; expected one of: {valid}") from None
-
-
-class UnknownModuleError(ValueError):
-    pass

@@ -1,4 +1,4 @@
-"""Ports: the small Protocols the services depend on. Adapters live in plantwatch.infrastructure."""
+"""Ports: the small Protocols the services depend on. Adapters live in plantwatch.adapters."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,7 +33,9 @@ class Detector(Protocol):
     Inputs are raw (unscaled) arrays of shape (T, F) in time order; the detector owns its scaling, fitted
     in `fit`. `score` returns (T,) where entry t scores the window that ends at reading t; the first
     `window - 1` entries are NaN. So `score(X)[t] == score(X[t - window + 1 : t + 1])[-1]`: a stream
-    keeps the last `window` readings.
+    keeps the last `window` readings. `history` (as Merlion's `time_series_prev`) is the readings right
+    before `values`: they complete the first windows and get no score of their own, so
+    `score(X[k:], history=X[:k]) == score(X)[k:]`.
     Thresholds are not part of a detector.
     """
 
@@ -43,14 +45,14 @@ class Detector(Protocol):
 
     def fit(self, values: np.ndarray, feature_names: Sequence[str]) -> Self: ...
 
-    def score(self, values: np.ndarray) -> np.ndarray: ...
+    def score(self, values: np.ndarray, history: np.ndarray | None = None) -> np.ndarray: ...
 
-    def explain(self, values: np.ndarray) -> Explanation: ...
+    def explain(self, values: np.ndarray, history: np.ndarray | None = None) -> Explanation: ...
 
     def save(self, directory: Path) -> None: ...
 
     @classmethod
-    def load(cls, directory: Path) -> Self: ...
+    def load(cls, directory: Path, device: str | None = None) -> Self: ...
 
 
 class Thresholder(Protocol):

@@ -59,14 +59,13 @@ def evaluate_detector(
     detector.fit(fit_part.to_numpy(), feature_names)
     fit_seconds = time.perf_counter() - started
 
-    calibration_scores = _score_after(detector, fit_part.to_numpy(), calibration_part.to_numpy())
+    calibration_scores = detector.score(calibration_part.to_numpy(), history=fit_part.to_numpy())
     threshold = thresholder.calibrate(calibration_scores)
 
-    before = train.to_numpy() if _continues(train, test) else np.empty((0, len(feature_names)))
-    history = _window_history(detector, before)
-    values = np.concatenate([history, test.to_numpy()])
+    history = train.to_numpy() if _continues(train, test) else None
+    values = test.to_numpy()
     started = time.perf_counter()
-    scores = detector.score(values)[len(history) :]
+    scores = detector.score(values, history=history)
     score_ms_per_1k = (time.perf_counter() - started) * 1e6 / len(values)
 
     labelled = np.flatnonzero(test.labels.notna().to_numpy())
@@ -74,10 +73,8 @@ def evaluate_detector(
     root_causes: Sequence[str] | None = None
     if test.root_causes is not None and (test.root_causes.fillna("").astype(str) != "").any():
         root_causes = test.root_causes.fillna("").astype(str).to_numpy()[labelled].tolist()
-        explanation = detector.explain(values)
-        contributions = explanation.contributions[len(history) :]
-        expected = explanation.expected[len(history) :]
-        observed = test.to_numpy()
+        explanation = detector.explain(values, history=history)
+        contributions, expected, observed = explanation.contributions, explanation.expected, values
 
         def ranked_at(t: int) -> list[str]:
             row = labelled[t]
@@ -100,17 +97,6 @@ def evaluate_detector(
         rank_features=rank_features,
     )
     return dataclasses.replace(report, fit_seconds=fit_seconds, score_ms_per_1k=score_ms_per_1k)
-
-
-def _window_history(detector: Detector, before: np.ndarray) -> np.ndarray:
-    """The last `window - 1` readings of `before` (fewer when it is shorter): the first window's history."""
-    return before[len(before) - min(detector.window - 1, len(before)) :]
-
-
-def _score_after(detector: Detector, before: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Scores of `values`, the readings in `before` giving the first windows their history."""
-    history = _window_history(detector, before)
-    return detector.score(np.concatenate([history, values]))[len(history) :]
 
 
 def _continues(train: SensorFrame, test: SensorFrame) -> bool:

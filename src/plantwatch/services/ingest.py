@@ -13,28 +13,18 @@ context only and get no score. Writes are idempotent (deterministic anomaly ids,
 the same readings, or a redelivered message, stores nothing twice.
 """
 
-import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
 
 from plantwatch.domain.anomaly import Anomaly
-from plantwatch.domain.errors import InvalidInputError
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyRepository, TrainedModel
 from plantwatch.services.scoring import aligned_values, score_frame
-
-
-@dataclass(frozen=True)
-class Reading:
-    """One reading of one source: a timestamp (naive, plant local time) and a value per feature."""
-
-    timestamp: datetime
-    values: Mapping[str, float]
 
 
 @dataclass(frozen=True)
@@ -48,66 +38,6 @@ class IngestResult:
     """Every anomaly found in the batch, new or already stored."""
     new_anomalies: int
     new_scores: int
-
-
-def readings_frame(
-    module: Module,
-    source: str,
-    readings: Sequence[Reading],
-    feature_names: Sequence[str],
-    *,
-    field: str = "readings",
-) -> SensorFrame:
-    """A SensorFrame of `readings` in time order, checked against the model's features.
-
-    Errors name the offending reading and feature the way a JSON body addresses them, for example
-    `readings[3].values.usage_kwh`.
-    """
-    if not source or not source.strip():
-        raise InvalidInputError("source: must be a non-empty string", field="source")
-    if not readings:
-        raise InvalidInputError(f"{field}: at least one reading is needed", field=field)
-    wanted = list(feature_names)
-    wanted_set = set(wanted)
-    rows: list[list[float]] = []
-    index: list[datetime] = []
-    first_seen: dict[datetime, int] = {}
-    for position, reading in enumerate(readings):
-        where = f"{field}[{position}]"
-        if reading.timestamp.tzinfo is not None:
-            raise InvalidInputError(
-                f"{where}.timestamp: must be a naive timestamp in plant local time, "
-                f"got {reading.timestamp.isoformat()}",
-                field=f"{where}.timestamp",
-            )
-        if reading.timestamp in first_seen:
-            raise InvalidInputError(
-                f"{where}.timestamp: duplicates {field}[{first_seen[reading.timestamp]}] "
-                f"({reading.timestamp.isoformat()})",
-                field=f"{where}.timestamp",
-            )
-        first_seen[reading.timestamp] = position
-        for name in wanted:
-            if name not in reading.values:
-                raise InvalidInputError(f"{where}.values.{name}: missing", field=f"{where}.values.{name}")
-        for name, value in reading.values.items():
-            if name not in wanted_set:
-                raise InvalidInputError(
-                    f"{where}.values.{name}: not a feature of the {module.value} model "
-                    f"(expected {', '.join(wanted)})",
-                    field=f"{where}.values.{name}",
-                )
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise InvalidInputError(
-                    f"{where}.values.{name}: must be a finite number, got {value!r}",
-                    field=f"{where}.values.{name}",
-                )
-        rows.append([float(reading.values[name]) for name in wanted])
-        index.append(reading.timestamp)
-    values = pd.DataFrame(
-        rows, columns=wanted, index=pd.DatetimeIndex(index, name="timestamp"), dtype="float64"
-    )
-    return SensorFrame(module=module, source=source, values=values.sort_index())
 
 
 class ReadingContext:
@@ -190,13 +120,7 @@ def ingest_frame(
     aligned_values(frame, feature_names)  # a missing or extra feature is an error naming it
     batch = SensorFrame(module=frame.module, source=frame.source, values=frame.values[feature_names])
     before = window_context(batch, max(0, model.card.window - 1), context, sent_context)
-    combined = pd.concat([before, batch.values]) if len(before) else batch.values
-    result = score_frame(
-        SensorFrame(module=batch.module, source=batch.source, values=combined),
-        model,
-        emit_from=len(before),
-        now=now,
-    )
+    result = score_frame(batch, model, history=before, now=now)
     new_scores = repository.add_scores(result.points)
     new_anomalies = repository.add_many(result.anomalies)
     context.remember(batch.module, batch.source, batch.values)

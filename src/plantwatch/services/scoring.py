@@ -32,24 +32,29 @@ def score_frame(
     frame: SensorFrame,
     model: TrainedModel,
     *,
-    emit_from: int = 0,
+    history: pd.DataFrame | None = None,
     now: datetime | None = None,
 ) -> ScoringResult:
     """Score `frame` in time order.
 
-    Rows before `emit_from` are context only (readings already scored, kept so the first new reading has a
-    full window); they produce no points or anomalies.
+    `history`: readings right before the frame's first one (already scored, in the model's feature order),
+    so the first new readings have full windows; they produce no points or anomalies.
     """
     card = model.card
     values = aligned_values(frame, card.feature_names)
-    scores = model.detector.score(values)
+    before = history.to_numpy(dtype=np.float64) if history is not None and len(history) else None
+    scores = model.detector.score(values, history=before)
     detected_at = now or datetime.now(UTC).replace(tzinfo=None)
-    timestamps = pd.DatetimeIndex(frame.values.index).to_pydatetime()
+    own = pd.DatetimeIndex(frame.values.index)
+    # a window can start in the history: its first timestamp comes from there
+    all_times = own if history is None or before is None else pd.DatetimeIndex(history.index).append(own)
+    timestamps = pd.DatetimeIndex(all_times).to_pydatetime()
+    offset = len(all_times) - len(own)
     window = max(1, card.window)
 
     points: list[ScorePoint] = []
     flagged: list[int] = []
-    for t in range(emit_from, len(frame)):
+    for t in range(len(frame)):
         score = float(scores[t])
         if not np.isfinite(score):
             continue
@@ -57,7 +62,7 @@ def score_frame(
             ScorePoint(
                 module=frame.module,
                 source=frame.source,
-                timestamp=timestamps[t],
+                timestamp=timestamps[offset + t],
                 score=score,
                 threshold=card.threshold,
                 model_name=card.model_name,
@@ -70,15 +75,15 @@ def score_frame(
     anomalies: list[Anomaly] = []
     if flagged:
         # explain once for the whole frame: per-window calls would redo the same forward passes
-        explanation = model.detector.explain(values)
+        explanation = model.detector.explain(values, history=before)
         for t in flagged:
             score = float(scores[t])
             anomalies.append(
                 Anomaly(
                     module=frame.module,
                     source=frame.source,
-                    window_start=timestamps[max(0, t - window + 1)],
-                    window_end=timestamps[t],
+                    window_start=timestamps[max(0, offset + t - window + 1)],
+                    window_end=timestamps[offset + t],
                     score=score,
                     threshold=card.threshold,
                     severity=severity_for(score, card.threshold),

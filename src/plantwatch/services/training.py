@@ -69,13 +69,10 @@ def train_model(
     detector.fit(fit_values, frame.feature_names)
     training_seconds = time.perf_counter() - started
 
-    # the last window - 1 readings before the validation slice give its first row a full window
-    context = min(detector.window - 1, len(fitting))
-    tail = np.zeros(len(training_part), dtype=bool)
-    tail[len(fitting) - context :] = True
-    scored = training_part.slice_mask(tail)
-    scores = detector.score(scored.to_numpy())[context:]
-    normal_scores = scores[normal_window_mask(scored, detector.window)[context:] & np.isfinite(scores)]
+    # the fitting readings before the validation slice give its first rows full windows
+    scores = detector.score(validation.to_numpy(), history=fitting.to_numpy())
+    normal_windows = normal_window_mask(training_part, detector.window)[len(fitting) :]
+    normal_scores = scores[normal_windows & np.isfinite(scores)]
     if len(normal_scores) < MIN_VALIDATION_SCORES:
         raise InvalidInputError(
             f"{frame.source}: only {len(normal_scores)} normal validation windows to calibrate the threshold "

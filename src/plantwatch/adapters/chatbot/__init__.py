@@ -1,0 +1,1 @@
+"""Chatbot adapters: the embedding intent classifier, the optional LLM rephraser."""

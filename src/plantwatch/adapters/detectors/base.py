@@ -1,0 +1,247 @@
+"""What every plantwatch detector shares (the template of PyOD's BaseDeepLearningDetector / Merlion's models).
+
+A subclass says only how a batch of scaled windows turns into per-feature errors and expected values; this
+base owns input checks, scaling fitted on normal training data, sliding windows, the per-feature error each
+feature shows on normal data, score and explanation assembly, and JSON persistence of everything but weights.
+
+Score of a window = mean over features of (squared scaled error / that feature's mean error on normal training
+data). That is a weighted mean of squared normalised errors with weights the inverse of each feature's usual
+error, so the score is the mean of the explanation's contributions: about 1 on normal data, 10 when the errors
+are ten times their usual size, and comparable between models and modules.
+"""
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from sklearn.preprocessing import StandardScaler
+
+from plantwatch.domain.errors import FeatureMismatchError, InvalidInputError, ModelIntegrityError
+from plantwatch.domain.ports import Explanation
+
+STATE_FILE = "detector.json"
+# Windows are pushed through a model this many at a time so long series do not build one huge tensor.
+SCORE_CHUNK = 4096
+# A feature the model reproduces (almost) perfectly on normal data, e.g. one that never moved, must not turn
+# rounding noise into huge contributions: its usual error is floored at this share of the mean usual error.
+USUAL_ERROR_FLOOR = 1e-2
+# Scaled inputs are clipped to this many standard deviations: a reading of 1e300 would otherwise overflow
+# the squared errors to inf and go unscored, the one reading that most needs an alarm.
+SCALED_LIMIT = 1e6
+
+
+@dataclass
+class DetectorConfig:
+    """Hyper-parameters every detector has. Subclasses extend it; all of it is saved as JSON."""
+
+    window: int = 16
+    seed: int = 7
+    # Share of the per-feature error taken from the window's last reading, the rest is the window's mean:
+    # weighting the last step makes a score (and its root cause) about the reading that was just flagged.
+    last_step_weight: float = 0.5
+    # Long series are trained on at most this many windows, evenly spaced, to keep training time bounded.
+    max_train_windows: int = 20_000
+
+
+class WindowDetector(ABC):
+    """Base of all detectors: raw (T, F) arrays in, (T,) scores out; entry t scores the window ending at t."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[DetectorConfig]] = DetectorConfig
+
+    def __init__(self, device: str | None = None, **hyper: Any) -> None:
+        # where it runs is the deployment's choice (PLANTWATCH_DEVICE, passed in by bootstrap), not part of
+        # the model: "auto" picks CUDA when there is one. Detectors without a network ignore it.
+        self.device_setting = device or "auto"
+        known = {f.name for f in fields(self.Config)}
+        unknown = sorted(set(hyper) - known)
+        if unknown:
+            raise InvalidInputError(
+                f"{self.name} has no hyper-parameter(s) {unknown}; known: {sorted(known)}", field=unknown[0]
+            )
+        self.config = self.Config(**hyper)
+        self._check_config()
+        self.window = self.config.window
+        self.feature_names: list[str] = []
+        self.mean_: np.ndarray | None = None
+        self.std_: np.ndarray | None = None
+        self.usual_error_: np.ndarray | None = None
+        self.training_history: dict[str, Any] = {}
+
+    def _check_config(self) -> None:
+        if self.config.window < 1:
+            raise InvalidInputError(f"window must be at least 1, got {self.config.window}", field="window")
+        if not 0.0 <= self.config.last_step_weight <= 1.0:
+            raise InvalidInputError("last_step_weight must be in [0, 1]", field="last_step_weight")
+
+    @abstractmethod
+    def _fit_model(self, windows: np.ndarray) -> None:
+        """Train on scaled windows (N, window, F) of normal data."""
+
+    @abstractmethod
+    def _window_errors(self, windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For scaled windows (N, window, F): squared scaled error per feature (N, F) and the scaled value the
+        model expected at each window's last reading (N, F)."""
+
+    @abstractmethod
+    def _save_model(self, directory: Path) -> None: ...
+
+    @abstractmethod
+    def _load_model(self, directory: Path) -> None: ...
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.usual_error_ is not None
+
+    def hyper_params(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+    def fit(self, values: np.ndarray, feature_names: Sequence[str]) -> Self:
+        names = [str(name) for name in feature_names]
+        if len(set(names)) != len(names):
+            raise InvalidInputError("feature names must be unique", field="feature_names")
+        raw = self._checked(values, names)
+        if len(raw) < self.window + 1:
+            raise InvalidInputError(
+                f"{self.name} needs more than window={self.window} rows to fit, got {len(raw)}",
+                field="values",
+            )
+        self.feature_names = names
+        # StandardScaler leaves a zero-variance feature's scale at 1: a constant sensor does not divide by 0
+        scaler = StandardScaler().fit(raw)
+        self.mean_ = np.asarray(scaler.mean_, dtype=np.float64)
+        self.std_ = np.asarray(scaler.scale_, dtype=np.float64)
+        windows = self._windows(self._scale(raw))
+        if len(windows) > self.config.max_train_windows:
+            keep = np.linspace(0, len(windows) - 1, self.config.max_train_windows).round().astype(int)
+            windows = windows[keep]
+        self._fit_model(windows)
+        errors = np.concatenate([self._window_errors(chunk)[0] for _, chunk in _chunk_offsets(windows)])
+        usual = errors.mean(axis=0)
+        self.usual_error_ = np.maximum(usual, max(float(usual.mean()) * USUAL_ERROR_FLOOR, 1e-12))
+        return self
+
+    def score(self, values: np.ndarray, history: np.ndarray | None = None) -> np.ndarray:
+        contributions, _ = self._contributions_and_expected(values, history)
+        return contributions.mean(axis=1)
+
+    def explain(self, values: np.ndarray, history: np.ndarray | None = None) -> Explanation:
+        contributions, expected_scaled = self._contributions_and_expected(values, history)
+        assert self.mean_ is not None and self.std_ is not None
+        return Explanation(contributions=contributions, expected=expected_scaled * self.std_ + self.mean_)
+
+    def save(self, directory: Path) -> None:
+        self._require_fitted()
+        assert self.mean_ is not None and self.std_ is not None and self.usual_error_ is not None
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {
+            "detector": self.name,
+            "hyper_params": self.hyper_params(),
+            "feature_names": self.feature_names,
+            "scaler": {"mean": self.mean_.tolist(), "std": self.std_.tolist()},
+            "usual_error": self.usual_error_.tolist(),
+            "training_history": self.training_history,
+        }
+        (directory / STATE_FILE).write_text(json.dumps(state, indent=2))
+        self._save_model(directory)
+
+    @classmethod
+    def load(cls, directory: Path, device: str | None = None) -> Self:
+        path = directory / STATE_FILE
+        try:
+            state = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ModelIntegrityError(f"{path}: detector state file is missing") from None
+        except json.JSONDecodeError as error:
+            raise ModelIntegrityError(f"{path}: not valid JSON ({error})") from None
+        if state.get("detector") != cls.name:
+            raise ModelIntegrityError(f"{path}: holds a {state.get('detector')!r} detector, not {cls.name!r}")
+        detector = cls(device=device, **state["hyper_params"])
+        detector.feature_names = list(state["feature_names"])
+        detector.mean_ = np.asarray(state["scaler"]["mean"], dtype=np.float64)
+        detector.std_ = np.asarray(state["scaler"]["std"], dtype=np.float64)
+        detector.usual_error_ = np.asarray(state["usual_error"], dtype=np.float64)
+        detector.training_history = dict(state.get("training_history", {}))
+        detector._load_model(directory)
+        return detector
+
+    def training_metrics(self) -> dict[str, float]:
+        """Scalar facts about the last fit (losses, epochs run) for the model card."""
+        return {k: v for k, v in self.training_history.items() if isinstance(v, int | float)}
+
+    def _contributions_and_expected(
+        self, values: np.ndarray, history: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows for `values` only; the last `window - 1` rows of `history` complete their first windows."""
+        self._require_fitted()
+        assert self.usual_error_ is not None
+        raw = self._checked(values, self.feature_names)
+        if history is not None and self.window > 1:
+            before = self._checked(history, self.feature_names)
+            before = before[len(before) - min(self.window - 1, len(before)) :]
+            if len(before):
+                contributions, expected = self._contributions_and_expected(
+                    np.concatenate([before, raw]), None
+                )
+                return contributions[len(before) :], expected[len(before) :]
+        n_rows, n_features = raw.shape
+        contributions = np.full((n_rows, n_features), np.nan)
+        expected = np.full((n_rows, n_features), np.nan)
+        if n_rows >= self.window:
+            windows = self._windows(self._scale(raw))
+            start = self.window - 1
+            for offset, chunk in _chunk_offsets(windows):
+                errors, chunk_expected = self._window_errors(chunk)
+                rows = slice(start + offset, start + offset + len(chunk))
+                contributions[rows] = errors / self.usual_error_
+                expected[rows] = chunk_expected
+        return contributions, expected
+
+    def _weighted_error(self, squared_error: np.ndarray) -> np.ndarray:
+        """(N, window, F) squared errors -> (N, F): blend of the last step and the window mean."""
+        weight = self.config.last_step_weight
+        return weight * squared_error[:, -1, :] + (1.0 - weight) * squared_error.mean(axis=1)
+
+    def _scale(self, raw: np.ndarray) -> np.ndarray:
+        assert self.mean_ is not None and self.std_ is not None
+        return np.clip((raw - self.mean_) / self.std_, -SCALED_LIMIT, SCALED_LIMIT)
+
+    def _windows(self, scaled: np.ndarray) -> np.ndarray:
+        # sliding_window_view gives (N, F, window); the models read (N, window, F)
+        view = np.lib.stride_tricks.sliding_window_view(scaled, self.window, axis=0)
+        return view.transpose(0, 2, 1)
+
+    def _checked(self, values: np.ndarray, feature_names: list[str]) -> np.ndarray:
+        raw = np.asarray(values, dtype=np.float64)
+        if raw.ndim != 2:
+            raise InvalidInputError(
+                f"values must be a 2-D array (rows, features), got shape {raw.shape}", "values"
+            )
+        if raw.shape[1] != len(feature_names):
+            raise FeatureMismatchError(
+                f"values have {raw.shape[1]} features, {self.name} expects {len(feature_names)}: "
+                + ", ".join(feature_names),
+                field="values",
+            )
+        bad = ~np.isfinite(raw)
+        if bad.any():
+            row, column = (int(i) for i in np.argwhere(bad)[0])
+            name = feature_names[column]
+            raise InvalidInputError(
+                f"values hold {int(bad.sum())} non-finite entries, first at row {row}, feature {name!r}",
+                field=name,
+            )
+        return raw
+
+    def _require_fitted(self) -> None:
+        if not self.is_fitted:
+            raise InvalidInputError(f"{self.name} detector is not fitted yet", field="detector")
+
+
+def _chunk_offsets(windows: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    for offset in range(0, len(windows), SCORE_CHUNK):
+        yield offset, windows[offset : offset + SCORE_CHUNK]

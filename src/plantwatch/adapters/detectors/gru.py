@@ -1,0 +1,40 @@
+"""GRU forecaster: reads the first window - 1 readings of a window and predicts the last one."""
+
+import torch
+from torch import nn
+
+from plantwatch.adapters.detectors.torch_base import TorchDetector
+from plantwatch.domain.errors import InvalidInputError
+
+
+class _GruForecasterNetwork(nn.Module):
+    def __init__(self, n_features: int, hidden: int) -> None:
+        super().__init__()
+        self.gru = nn.GRU(n_features, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, n_features)
+
+    def forward(self, history: torch.Tensor) -> torch.Tensor:
+        _, hidden_state = self.gru(history)
+        forecast: torch.Tensor = self.head(hidden_state[-1])
+        return forecast
+
+
+class GruForecasterDetector(TorchDetector):
+    """Score = error of the one-step forecast of the window's last reading."""
+
+    name = "gru"
+
+    def _check_config(self) -> None:
+        super()._check_config()
+        if self.config.window < 2:
+            raise InvalidInputError("the gru forecaster needs window >= 2 (history + target)", field="window")
+
+    def _build_network(self, n_features: int) -> nn.Module:
+        return _GruForecasterNetwork(n_features, self.config.hidden)
+
+    def _training_loss(self, network: nn.Module, batch: torch.Tensor) -> torch.Tensor:
+        return nn.functional.mse_loss(network(batch[:, :-1, :]), batch[:, -1, :])
+
+    def _predict(self, network: nn.Module, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        forecast = network(batch[:, :-1, :])
+        return (forecast - batch[:, -1, :]) ** 2, forecast

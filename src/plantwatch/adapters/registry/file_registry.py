@@ -1,0 +1,199 @@
+"""Model registry on the file system: models/<module>/<model>/<version>/ with a checksummed manifest.
+
+A version folder holds the detector's own files (weights as a torch state_dict or .npy arrays, its scaler,
+hyper-parameters and feature names as JSON), card.json (threshold, data hash, metrics, ...) and manifest.json
+with the sha256 of every other file. Nothing is pickled. A version is written to a hidden temporary folder and
+renamed into place, so a reader never sees half a model and two trainers never get the same version.
+"""
+
+import hashlib
+import json
+import re
+import shutil
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from plantwatch.adapters.detectors.catalog import DETECTORS
+from plantwatch.domain.errors import (
+    InvalidInputError,
+    ModelIntegrityError,
+    NotFoundError,
+    require_same_features,
+)
+from plantwatch.domain.modules import Module
+from plantwatch.domain.ports import Detector, ModelCard, TrainedModel
+
+CARD_FILE = "card.json"
+MANIFEST_FILE = "manifest.json"
+_VERSION = re.compile(r"^v(\d{4,})$")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_features(card: ModelCard, feature_names: Iterable[str]) -> None:
+    """Refuse readings (or a model file) whose features are not exactly the ones the model was trained on."""
+    require_same_features(
+        (str(name) for name in feature_names),
+        card.feature_names,
+        f"features do not match {card.module.value}/{card.model_name} {card.version}",
+    )
+
+
+def _card_to_json(card: ModelCard, detector_name: str) -> dict[str, Any]:
+    data = asdict(card)
+    data["module"] = card.module.value
+    data["created_at"] = card.created_at.isoformat()
+    data["detector"] = detector_name
+    return data
+
+
+def _card_from_json(data: dict[str, Any]) -> tuple[ModelCard, str]:
+    detector_name = str(data.pop("detector"))
+    data["module"] = Module(data["module"])
+    data["created_at"] = datetime.fromisoformat(data["created_at"])
+    return ModelCard(**data), detector_name
+
+
+class FileModelRegistry:
+    """ModelRegistry under `root`; `detectors` maps the detector names written in cards to their classes;
+    loaded detectors run on `device` ("auto": CUDA when there is one)."""
+
+    def __init__(
+        self, root: Path, detectors: Mapping[str, type[Detector]] | None = None, device: str = "auto"
+    ) -> None:
+        self.root = Path(root)
+        self.device = device
+        self.detectors: Mapping[str, type[Detector]] = detectors if detectors is not None else DETECTORS
+
+    def model_dir(self, module: Module, model_name: str) -> Path:
+        return self.root / module.value / model_name
+
+    def versions(self, module: Module, model_name: str) -> list[str]:
+        """Versions of one model, oldest first."""
+        directory = self.model_dir(module, model_name)
+        if not directory.is_dir():
+            return []
+        found = [
+            (int(m.group(1)), p.name)
+            for p in directory.iterdir()
+            if p.is_dir() and (m := _VERSION.match(p.name))
+        ]
+        return [name for _, name in sorted(found)]
+
+    def save(self, detector: Detector, card: ModelCard) -> ModelCard:
+        if detector.name not in self.detectors:
+            raise InvalidInputError(
+                f"detector {detector.name!r} is not in the registry catalog: {list(self.detectors)}",
+                field="model",
+            )
+        verify_features(card, detector.feature_names)
+        model_dir = self.model_dir(card.module, card.model_name)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        staging = model_dir / f".staging-{uuid.uuid4().hex}"
+        try:
+            while True:
+                version = self._next_version(card.module, card.model_name)
+                saved = replace(card, version=version)
+                self._write(staging, detector, saved)
+                try:
+                    # rename fails when another trainer took this version first: take the next one
+                    staging.rename(model_dir / version)
+                    return saved
+                except OSError:
+                    if not (model_dir / version).exists():
+                        raise
+                    shutil.rmtree(staging)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def load(self, module: Module, model_name: str, version: str | None = None) -> TrainedModel:
+        available = self.versions(module, model_name)
+        if not available:
+            raise NotFoundError(f"no {model_name!r} model for the {module.value} module under {self.root}")
+        chosen = version or available[-1]
+        if chosen not in available:
+            raise NotFoundError(f"{module.value}/{model_name} has no version {chosen!r}; have {available}")
+        directory = self.model_dir(module, model_name) / chosen
+        self._verify_checksums(directory)
+        card, detector_name = self._read_card(directory)
+        try:
+            detector_type = self.detectors[detector_name]
+        except KeyError:
+            raise ModelIntegrityError(
+                f"{directory}: unknown detector {detector_name!r} in {CARD_FILE}"
+            ) from None
+        detector = detector_type.load(directory, device=self.device)
+        if list(detector.feature_names) != list(card.feature_names):
+            raise ModelIntegrityError(f"{directory}: detector features differ from the card's feature list")
+        return TrainedModel(detector=detector, card=card)
+
+    def list_cards(self, module: Module | None = None) -> list[ModelCard]:
+        """Cards by module (in Module order), model name and version; read without checksum checks."""
+        cards: list[ModelCard] = []
+        for current in [module] if module is not None else list(Module):
+            module_dir = self.root / current.value
+            if not module_dir.is_dir():
+                continue
+            for model_dir in sorted(
+                p for p in module_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+            ):
+                for version in self.versions(current, model_dir.name):
+                    cards.append(self._read_card(model_dir / version)[0])
+        return cards
+
+    def _next_version(self, module: Module, model_name: str) -> str:
+        existing = self.versions(module, model_name)
+        last = int(existing[-1][1:]) if existing else 0
+        return f"v{last + 1:04d}"
+
+    def _write(self, directory: Path, detector: Detector, card: ModelCard) -> None:
+        directory.mkdir()
+        detector.save(directory)
+        (directory / CARD_FILE).write_text(json.dumps(_card_to_json(card, detector.name), indent=2))
+        files = sorted(p for p in directory.rglob("*") if p.is_file())
+        manifest = {
+            "created_at": datetime.now(UTC).isoformat(),
+            "files": {p.relative_to(directory).as_posix(): sha256_file(p) for p in files},
+        }
+        (directory / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+
+    def _verify_checksums(self, directory: Path) -> None:
+        manifest_path = directory / MANIFEST_FILE
+        try:
+            files: dict[str, str] = json.loads(manifest_path.read_text())["files"]
+        except FileNotFoundError:
+            raise ModelIntegrityError(f"{manifest_path}: manifest is missing") from None
+        except (json.JSONDecodeError, KeyError, TypeError) as error:
+            raise ModelIntegrityError(f"{manifest_path}: manifest cannot be read ({error})") from None
+        on_disk = {
+            p.relative_to(directory).as_posix()
+            for p in directory.rglob("*")
+            if p.is_file() and p.name != MANIFEST_FILE
+        }
+        if on_disk != set(files):
+            raise ModelIntegrityError(
+                f"{directory}: files differ from the manifest: missing {sorted(set(files) - on_disk)}, "
+                f"unlisted {sorted(on_disk - set(files))}"
+            )
+        for name, expected in files.items():
+            if sha256_file(directory / name) != expected:
+                raise ModelIntegrityError(f"{directory / name}: sha256 does not match the manifest")
+
+    def _read_card(self, directory: Path) -> tuple[ModelCard, str]:
+        path = directory / CARD_FILE
+        try:
+            return _card_from_json(json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise ModelIntegrityError(f"{path}: model card is missing") from None
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            raise ModelIntegrityError(f"{path}: model card cannot be read ({error})") from None

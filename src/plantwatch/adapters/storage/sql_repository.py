@@ -1,0 +1,222 @@
+"""AnomalyRepository on SQLAlchemy: SQLite for the embedded default, PostgreSQL for a plant."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Insert, Table, and_, exists, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from plantwatch.adapters.storage.cursor import decode_cursor, encode_cursor
+from plantwatch.adapters.storage.tables import anomalies, anomaly_features, scores
+from plantwatch.adapters.storage.validation import (
+    check_anomalies,
+    check_query,
+    check_range,
+    check_score_points,
+)
+from plantwatch.domain.anomaly import Anomaly, FeatureContribution, ScorePoint, Severity
+from plantwatch.domain.errors import NotFoundError
+from plantwatch.domain.modules import Module
+from plantwatch.domain.ports import AnomalyPage, AnomalyQuery
+
+
+class SqlAnomalyRepository:
+    """Anomalies and scores in a SQL database; the tables must exist (see create_schema)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _insert_ignoring_duplicates(self, table: Table) -> Insert:
+        # Insert-or-ignore, so a re-sent batch or a concurrent writer of the same rows adds nothing and fails
+        # nothing; PostgreSQL waits for the other writer's commit before deciding the row is a duplicate.
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        if dialect == "sqlite":
+            return sqlite.insert(table).on_conflict_do_nothing()
+        raise NotImplementedError(f"the anomaly store supports SQLite and PostgreSQL, not {dialect}")
+
+    def add_many(self, anomalies_to_add: Sequence[Anomaly]) -> int:
+        check_anomalies(anomalies_to_add)
+        unique = list({a.id: a for a in anomalies_to_add}.values())
+        if not unique:
+            return 0
+        with self.engine.begin() as connection:
+            inserted = connection.execute(
+                self._insert_ignoring_duplicates(anomalies).returning(anomalies.c.id),
+                [_anomaly_row(a) for a in unique],
+            )
+            new_ids = set(inserted.scalars())
+            # Only the anomalies this call inserted get root-cause rows: another writer owns the rest.
+            feature_rows = [
+                _feature_row(a.id, rank, cause)
+                for a in unique
+                if a.id in new_ids
+                for rank, cause in enumerate(a.root_cause)
+            ]
+            if feature_rows:
+                connection.execute(self._insert_ignoring_duplicates(anomaly_features), feature_rows)
+        return len(new_ids)
+
+    def get(self, anomaly_id: str) -> Anomaly:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(anomalies).where(anomalies.c.id == anomaly_id)).mappings().first()
+            if row is None:
+                raise NotFoundError(f"anomaly {anomaly_id!r} not found")
+            return _load_root_causes(connection, [row])[0]
+
+    def find(self, query: AnomalyQuery) -> AnomalyPage:
+        check_query(query)
+        statement = select(anomalies)
+        if query.module is not None:
+            statement = statement.where(anomalies.c.module == query.module.value)
+        if query.source is not None:
+            statement = statement.where(anomalies.c.source == query.source)
+        if query.since is not None:
+            statement = statement.where(anomalies.c.window_end >= query.since)
+        if query.until is not None:
+            statement = statement.where(anomalies.c.window_end < query.until)
+        if query.min_severity is not None:
+            statement = statement.where(anomalies.c.severity_rank >= query.min_severity.rank)
+        if query.feature is not None:
+            statement = statement.where(
+                exists().where(
+                    anomaly_features.c.anomaly_id == anomalies.c.id,
+                    anomaly_features.c.feature == query.feature,
+                )
+            )
+        if query.cursor:
+            window_end, anomaly_id = decode_cursor(query.cursor)
+            statement = statement.where(
+                or_(
+                    anomalies.c.window_end < window_end,
+                    and_(anomalies.c.window_end == window_end, anomalies.c.id < anomaly_id),
+                )
+            )
+        # One row past the page tells whether another page follows.
+        statement = statement.order_by(anomalies.c.window_end.desc(), anomalies.c.id.desc()).limit(
+            query.limit + 1
+        )
+        with self.engine.connect() as connection:
+            rows = list(connection.execute(statement).mappings())
+            items = _load_root_causes(connection, rows[: query.limit])
+        next_cursor = encode_cursor(items[-1]) if len(rows) > query.limit else None
+        return AnomalyPage(items=items, next_cursor=next_cursor)
+
+    def add_scores(self, points: Sequence[ScorePoint]) -> int:
+        check_score_points(points)
+        if not points:
+            return 0
+        with self.engine.begin() as connection:
+            inserted = connection.execute(
+                self._insert_ignoring_duplicates(scores).returning(scores.c.id),
+                [_score_row(p) for p in points],
+            )
+            return len(inserted.all())
+
+    def list_scores(
+        self, module: Module, since: datetime | None = None, until: datetime | None = None, limit: int = 5000
+    ) -> list[ScorePoint]:
+        check_range(since, until, limit)
+        statement = select(scores).where(scores.c.module == module.value)
+        if since is not None:
+            statement = statement.where(scores.c.timestamp >= since)
+        if until is not None:
+            statement = statement.where(scores.c.timestamp < until)
+        statement = statement.order_by(
+            scores.c.timestamp, scores.c.source, scores.c.model_name, scores.c.model_version
+        ).limit(limit)
+        with self.engine.connect() as connection:
+            return [
+                ScorePoint(
+                    module=Module(row.module),
+                    source=row.source,
+                    timestamp=row.timestamp,
+                    score=row.score,
+                    threshold=row.threshold,
+                    model_name=row.model_name,
+                    model_version=row.model_version,
+                )
+                for row in connection.execute(statement)
+            ]
+
+
+def _anomaly_row(anomaly: Anomaly) -> dict[str, Any]:
+    return {
+        "id": anomaly.id,
+        "module": anomaly.module.value,
+        "source": anomaly.source,
+        "window_start": anomaly.window_start,
+        "window_end": anomaly.window_end,
+        "score": anomaly.score,
+        "threshold": anomaly.threshold,
+        "severity": anomaly.severity.value,
+        "severity_rank": anomaly.severity.rank,
+        "model_name": anomaly.model_name,
+        "model_version": anomaly.model_version,
+        "detected_at": anomaly.detected_at,
+        "top_feature": anomaly.top_feature,
+    }
+
+
+def _feature_row(anomaly_id: str, rank: int, cause: FeatureContribution) -> dict[str, Any]:
+    return {
+        "anomaly_id": anomaly_id,
+        "rank": rank,
+        "feature": cause.feature,
+        "contribution": cause.contribution,
+        "observed": cause.observed,
+        "expected": cause.expected,
+    }
+
+
+def _score_row(point: ScorePoint) -> dict[str, Any]:
+    return {
+        "module": point.module.value,
+        "source": point.source,
+        "timestamp": point.timestamp,
+        "score": point.score,
+        "threshold": point.threshold,
+        "model_name": point.model_name,
+        "model_version": point.model_version,
+    }
+
+
+def _load_root_causes(connection: Connection, rows: Sequence[Any]) -> list[Anomaly]:
+    """Anomalies for the given anomaly rows, their ranked root causes read in one query."""
+    if not rows:
+        return []
+    causes: dict[str, list[FeatureContribution]] = defaultdict(list)
+    feature_rows = connection.execute(
+        select(anomaly_features)
+        .where(anomaly_features.c.anomaly_id.in_([row["id"] for row in rows]))
+        .order_by(anomaly_features.c.anomaly_id, anomaly_features.c.rank)
+    )
+    for feature in feature_rows:
+        causes[feature.anomaly_id].append(
+            FeatureContribution(
+                feature=feature.feature,
+                contribution=feature.contribution,
+                observed=feature.observed,
+                expected=feature.expected,
+            )
+        )
+    return [
+        Anomaly(
+            id=row["id"],
+            module=Module(row["module"]),
+            source=row["source"],
+            window_start=row["window_start"],
+            window_end=row["window_end"],
+            score=row["score"],
+            threshold=row["threshold"],
+            root_cause=tuple(causes[row["id"]]),
+            model_name=row["model_name"],
+            model_version=row["model_version"],
+            detected_at=row["detected_at"],
+            severity=Severity(row["severity"]),
+        )
+        for row in rows
+    ]

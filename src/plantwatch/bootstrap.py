@@ -1,0 +1,174 @@
+"""The composition root: the one place that builds adapters from Settings (the store, the model registry,
+detectors, the chatbot, the MQTT publisher) for the API, the worker and the CLI.
+
+Adapters take what they need as arguments; nothing below this module reads Settings.
+"""
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from plantwatch.adapters.broker.publisher import ReadingPublisher
+from plantwatch.adapters.chatbot.embedding import shared_embedding_classifier
+from plantwatch.adapters.chatbot.llm import OpenAICompatibleRephraser
+from plantwatch.adapters.detectors import WindowDetector, build_detector
+from plantwatch.adapters.feed import AnomalyFeed
+from plantwatch.adapters.registry import FileModelRegistry
+from plantwatch.adapters.storage.engine import create_engine_from_url, create_schema
+from plantwatch.adapters.storage.sql_repository import SqlAnomalyRepository
+from plantwatch.domain.errors import ModelIntegrityError, ModelUnavailableError, NotFoundError
+from plantwatch.domain.modules import Module
+from plantwatch.domain.ports import AnomalyRepository, ModelCard, ModelRegistry, TrainedModel
+from plantwatch.services.chatbot import (
+    ChatbotService,
+    CombinedIntentClassifier,
+    RuleBasedIntentClassifier,
+    TimeAnchor,
+)
+from plantwatch.services.ingest import ReadingContext
+from plantwatch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _database_reachable() -> None:
+    """Health check of a store with nothing to reach (the in-memory fake)."""
+
+
+@dataclass
+class Container:
+    """Everything a request or a worker needs, built once per process."""
+
+    settings: Settings
+    repository: AnomalyRepository
+    models: dict[Module, TrainedModel]
+    model_problems: dict[Module, str] = field(default_factory=dict)
+    """Why a module has no model, e.g. none trained yet."""
+    check_database: Callable[[], None] = _database_reachable
+    """Raises when the store cannot be reached."""
+    context: ReadingContext = field(default_factory=ReadingContext)
+    feed: AnomalyFeed = field(default_factory=AnomalyFeed)
+    engine: Engine | None = None
+
+    def model(self, module: Module) -> TrainedModel:
+        try:
+            return self.models[module]
+        except KeyError:
+            raise ModelUnavailableError(self.model_problem(module)) from None
+
+    def model_problem(self, module: Module) -> str:
+        """Why `module` has no model, and what to run about it."""
+        return self.model_problems.get(module) or missing_model_message(self.settings, module)
+
+    def cards(self) -> list[ModelCard]:
+        return [self.models[m].card for m in Module if m in self.models]
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+
+
+def missing_model_message(settings: Settings, module: Module) -> str:
+    name = settings.model_for(module)
+    return (
+        f"no trained {name} model for the {module.value} module; "
+        f"run `plantwatch train {module.value} --model {name}` (or `plantwatch run`)"
+    )
+
+
+def load_models(
+    registry: ModelRegistry, settings: Settings, modules: list[Module] | None = None
+) -> tuple[dict[Module, TrainedModel], dict[Module, str]]:
+    """The latest version of each module's configured model, and why a module has none."""
+    models: dict[Module, TrainedModel] = {}
+    problems: dict[Module, str] = {}
+    for module in modules or list(Module):
+        try:
+            models[module] = registry.load(module, settings.model_for(module))
+        except NotFoundError:
+            problems[module] = missing_model_message(settings, module)
+        except ModelIntegrityError as error:
+            problems[module] = f"the {module.value} model failed its integrity check: {error}"
+        if module in problems:
+            log.warning("%s", problems[module])
+    return models, problems
+
+
+def model_registry(settings: Settings) -> FileModelRegistry:
+    """The file registry at settings.models_dir; loaded detectors run on settings.device."""
+    return FileModelRegistry(settings.models_dir, device=settings.device)
+
+
+def new_detector(settings: Settings, model: str, **hyper: Any) -> WindowDetector:
+    """A fresh detector from the catalog, seeded and placed as the settings say; `hyper` overrides."""
+    return build_detector(model, **{"seed": settings.seed, "device": settings.device, **hyper})
+
+
+def reading_publisher(settings: Settings, client_id: str | None = None) -> ReadingPublisher:
+    """An MQTT publisher of reading batches to the broker and topic prefix in the settings."""
+    return ReadingPublisher(settings.mqtt_host, settings.mqtt_port, settings.mqtt_topic_prefix, client_id)
+
+
+def sql_store(settings: Settings) -> tuple[Engine, SqlAnomalyRepository]:
+    engine = create_engine_from_url(settings.database_url)
+    create_schema(engine)
+    return engine, SqlAnomalyRepository(engine)
+
+
+def build_container(settings: Settings, modules: list[Module] | None = None) -> Container:
+    """The real adapters: the SQL store at settings.database_url, the file registry at settings.models_dir."""
+    engine, repository = sql_store(settings)
+    registry = model_registry(settings)
+    models, problems = load_models(registry, settings, modules)
+
+    def check_database() -> None:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    return Container(
+        settings=settings,
+        repository=repository,
+        models=models,
+        model_problems=problems,
+        check_database=check_database,
+        engine=engine,
+    )
+
+
+def build_chatbot_service(
+    settings: Settings, feature_names: Mapping[Module, Sequence[str]]
+) -> ChatbotService:
+    """A service answering with the keyword rules at once; with settings.chatbot_embeddings, a background
+    thread adds the embedding classifier once it is loaded."""
+    rephraser = None
+    if settings.llm_url:
+        rephraser = OpenAICompatibleRephraser(
+            settings.llm_url, settings.llm_model, settings.llm_api_key, settings.llm_timeout_s
+        )
+    service = ChatbotService(
+        RuleBasedIntentClassifier(),
+        feature_names,
+        anchor=TimeAnchor(settings.chatbot_time_anchor),
+        rephraser=rephraser,
+    )
+    if settings.chatbot_embeddings:
+        threading.Thread(
+            target=enable_embeddings, args=(service,), name="chatbot-embeddings", daemon=True
+        ).start()
+    return service
+
+
+def enable_embeddings(service: ChatbotService) -> bool:
+    """Load the embedding classifier (once per process) and switch `service` to rules + embeddings."""
+    try:
+        model_classifier = shared_embedding_classifier()
+    except Exception:  # a broken model install must not take the chatbot down: the rules still answer
+        log.exception("could not load the chatbot's embedding model; answering with keyword rules only")
+        return False
+    service.classifier = CombinedIntentClassifier(RuleBasedIntentClassifier(), model_classifier)
+    log.info("chatbot intent matching uses the embedding model")
+    return True

@@ -1,0 +1,1 @@
+"""Entry points: what the world calls in through (HTTP API, command line, MQTT worker)."""

@@ -1,0 +1,120 @@
+"""Read side of the store: anomaly pages, one anomaly with its root cause, and the score series."""
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, ConfigDict
+
+from plantwatch.adapters.wire import MAX_NAME_CHARS, NO_CONTROL_CHARS
+from plantwatch.domain.anomaly import Severity
+from plantwatch.domain.errors import NotFoundError
+from plantwatch.domain.modules import Module
+from plantwatch.domain.ports import AnomalyQuery
+from plantwatch.entrypoints.api.dependencies import ContainerDep, ModuleDep
+from plantwatch.entrypoints.api.schemas import AnomalyOut, AnomalyPageOut
+
+router = APIRouter(tags=["anomalies"])
+
+MAX_PAGE = 1000
+MAX_SCORES = 50_000
+
+
+def anomaly_query(
+    since: Annotated[datetime | None, Query(description="window_end at or after, plant local time")] = None,
+    until: Annotated[datetime | None, Query(description="window_end before, plant local time")] = None,
+    min_severity: Annotated[Severity | None, Query(description="low, medium, high or critical")] = None,
+    feature: Annotated[
+        str | None,
+        Query(
+            description="only anomalies whose root cause names this feature",
+            max_length=MAX_NAME_CHARS,
+            pattern=NO_CONTROL_CHARS,
+        ),
+    ] = None,
+    source: Annotated[str | None, Query(max_length=MAX_NAME_CHARS, pattern=NO_CONTROL_CHARS)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> AnomalyQuery:
+    """The filters every anomaly list takes, for all modules; a module route narrows it."""
+    return AnomalyQuery(
+        since=since,
+        until=until,
+        min_severity=min_severity,
+        feature=feature,
+        source=source,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+QueryDep = Annotated[AnomalyQuery, Depends(anomaly_query)]
+
+
+def _page(container: ContainerDep, query: AnomalyQuery) -> AnomalyPageOut:
+    page = container.repository.find(query)
+    return AnomalyPageOut.from_domain(page.items, page.next_cursor)
+
+
+@router.get("/anomalies", response_model=AnomalyPageOut, summary="Anomalies of every module, newest first")
+def list_all_anomalies(container: ContainerDep, query: QueryDep) -> AnomalyPageOut:
+    return _page(container, query)
+
+
+@router.get(
+    "/anomalies/{module}", response_model=AnomalyPageOut, summary="Anomalies of one module, newest first"
+)
+def list_module_anomalies(container: ContainerDep, module: ModuleDep, query: QueryDep) -> AnomalyPageOut:
+    return _page(container, replace(query, module=module))
+
+
+@router.get(
+    "/anomalies/{module}/{anomaly_id}", response_model=AnomalyOut, summary="One anomaly with its root cause"
+)
+def get_anomaly(
+    container: ContainerDep,
+    module: ModuleDep,
+    anomaly_id: Annotated[str, Path(pattern=NO_CONTROL_CHARS, description="`id` of an anomaly")],
+) -> AnomalyOut:
+    anomaly = container.repository.get(anomaly_id)
+    if anomaly.module != module:
+        raise NotFoundError(f"anomaly {anomaly_id!r} is not a {module.value} anomaly")
+    return AnomalyOut.from_domain(anomaly)
+
+
+class ScorePointOut(BaseModel):
+    """A ScorePoint without its module (the series names it once), read from its attributes."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    timestamp: datetime
+    source: str
+    score: float
+    threshold: float
+    model_name: str
+    model_version: str
+
+
+class ScoreSeriesOut(BaseModel):
+    module: Module
+    threshold: float | None
+    """The served model's threshold (None when the module has no model loaded)."""
+    points: list[ScorePointOut]
+
+
+@router.get("/scores/{module}", response_model=ScoreSeriesOut, summary="Score of every reading, oldest first")
+def list_scores(
+    container: ContainerDep,
+    module: ModuleDep,
+    since: Annotated[datetime | None, Query()] = None,
+    until: Annotated[datetime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_SCORES)] = 5000,
+) -> ScoreSeriesOut:
+    points = container.repository.list_scores(module, since=since, until=until, limit=limit)
+    model = container.models.get(module)
+    return ScoreSeriesOut(
+        module=module,
+        threshold=model.card.threshold if model else None,
+        points=[ScorePointOut.model_validate(p) for p in points],
+    )

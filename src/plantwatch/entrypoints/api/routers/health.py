@@ -1,0 +1,100 @@
+"""GET /health (store reachable, models loaded) and GET /models (what each module serves)."""
+
+import logging
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
+
+from plantwatch.domain.modules import Module
+from plantwatch.entrypoints.api.dependencies import ContainerDep
+
+router = APIRouter(tags=["health"])
+log = logging.getLogger(__name__)
+
+
+class ModuleHealthOut(BaseModel):
+    module: Module
+    model_loaded: bool
+    model_name: str
+    model_version: str | None
+    problem: str | None
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "degraded", "down"]
+    """ok: store reachable and every module has a model; degraded: some module has none; down: no store."""
+    database: Literal["ok", "unreachable"]
+    database_error: str | None = None
+    modules: list[ModuleHealthOut]
+
+
+class ModelOut(BaseModel):
+    """A registry ModelCard as served: built from the card's attributes."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    module: Module
+    model_name: str
+    version: str
+    feature_names: list[str]
+    window: int
+    threshold: float
+    threshold_method: str
+    training_source: str
+    data_hash: str
+    created_at: datetime
+    metrics: dict[str, Any]
+
+
+class ModelsOut(BaseModel):
+    models: list[ModelOut]
+    missing: dict[Module, str]
+    """Modules with no model loaded, and what to do about it."""
+
+
+@router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
+async def health(container: ContainerDep) -> Any:
+    database_error = None
+    try:
+        await run_in_threadpool(container.check_database)
+    except Exception as error:  # any failure to reach the store is what this endpoint reports
+        log.warning("health check: store unreachable: %s", error)
+        database_error = f"{type(error).__name__}: {error}"
+    modules = []
+    for module in Module:
+        trained = container.models.get(module)
+        modules.append(
+            ModuleHealthOut(
+                module=module,
+                model_loaded=trained is not None,
+                model_name=trained.card.model_name if trained else container.settings.model_for(module),
+                model_version=trained.card.version if trained else None,
+                problem=None if trained else container.model_problem(module),
+            )
+        )
+    if database_error:
+        status: Literal["ok", "degraded", "down"] = "down"
+    elif all(m.model_loaded for m in modules):
+        status = "ok"
+    else:
+        status = "degraded"
+    body = HealthOut(
+        status=status,
+        database="unreachable" if database_error else "ok",
+        database_error=database_error,
+        modules=modules,
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=503 if database_error else 200)
+
+
+@router.get(
+    "/models", response_model=ModelsOut, summary="Loaded model versions, thresholds and training metrics"
+)
+def list_models(container: ContainerDep) -> ModelsOut:
+    models = [ModelOut.model_validate(card) for card in container.cards()]
+    missing = {m: container.model_problem(m) for m in Module if m not in container.models}
+    return ModelsOut(models=models, missing=missing)

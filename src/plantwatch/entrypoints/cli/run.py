@@ -1,0 +1,116 @@
+"""`plantwatch run`: the embedded default. Train quick models where the registry has none, score held-out
+data into the store so the API has anomalies to show, then serve the API.
+
+Re-running is idempotent: existing models are reused and re-scored readings give the same anomaly ids.
+"""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from plantwatch.adapters.datasets.training_data import load_training_frame
+from plantwatch.adapters.detectors import TorchDetector, detector_class
+from plantwatch.bootstrap import model_registry, sql_store
+from plantwatch.domain.errors import NotFoundError, PlantwatchError
+from plantwatch.domain.modules import Module
+from plantwatch.domain.ports import AnomalyRepository
+from plantwatch.entrypoints.cli.shared import HostOption, PortOption, serve_api, train_detector
+from plantwatch.services.ingest import ReadingContext, ingest_frame
+from plantwatch.settings import Settings, get_settings
+
+console = Console()
+
+# The first share of each module's data trains the quick model; the rest is scored into the store.
+TRAIN_FRACTION = 0.6
+QUICK_EPOCHS = 8
+
+
+@dataclass(frozen=True)
+class PreparedModule:
+    module: Module
+    model_name: str
+    version: str
+    trained_now: bool
+    data_source: str
+    scored: int
+    anomalies: int
+    new_anomalies: int
+
+
+def prepare_module(
+    module: Module, settings: Settings, repository: AnomalyRepository, epochs: int | None
+) -> PreparedModule:
+    """Make sure `module` has a model, then score the held-out part of its data into the store."""
+    registry = model_registry(settings)
+    model_name = settings.model_for(module)
+    frame = load_training_frame(module, None, settings.datasets_dir, settings.seed)
+    trained_now = False
+    try:
+        model = registry.load(module, model_name)
+    except NotFoundError:
+        hyper = {"epochs": epochs} if epochs and issubclass(detector_class(model_name), TorchDetector) else {}
+        console.print(f"training a quick [bold]{model_name}[/] for [bold]{module.value}[/] on {frame.source}")
+        train_detector(module, model_name, frame, settings, hyper=hyper, train_fraction=TRAIN_FRACTION)
+        model = registry.load(module, model_name)
+        trained_now = True
+    training_part, held_out = frame.split(TRAIN_FRACTION)
+    result = ingest_frame(held_out, model, repository, ReadingContext(), sent_context=training_part)
+    return PreparedModule(
+        module=module,
+        model_name=model_name,
+        version=model.card.version,
+        trained_now=trained_now,
+        data_source=frame.source,
+        scored=result.scored,
+        anomalies=len(result.anomalies),
+        new_anomalies=result.new_anomalies,
+    )
+
+
+def prepared_table(prepared: list[PreparedModule]) -> Table:
+    table = Table(title="plantwatch run")
+    for column in ("module", "model", "version", "trained now", "data", "scored", "anomalies", "new"):
+        table.add_column(column)
+    for p in prepared:
+        table.add_row(
+            p.module.value,
+            p.model_name,
+            p.version,
+            "yes" if p.trained_now else "no",
+            p.data_source,
+            str(p.scored),
+            str(p.anomalies),
+            str(p.new_anomalies),
+        )
+    return table
+
+
+def run(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API when ready.")] = True,
+    epochs: Annotated[
+        int, typer.Option(min=1, help="Most epochs of a quick torch model (early stopping may end sooner).")
+    ] = QUICK_EPOCHS,
+) -> None:
+    """Train quick models where none exist, then serve the API (the embedded default)."""
+    settings = get_settings()
+    engine, repository = sql_store(settings)
+    prepared: list[PreparedModule] = []
+    try:
+        for module in Module:
+            try:
+                prepared.append(prepare_module(module, settings, repository, epochs))
+            except PlantwatchError as error:
+                # one module's bad data must not keep the others from being served
+                console.print(f"[red]error:[/] {module.value}: {error}")
+    finally:
+        engine.dispose()
+    console.print(prepared_table(prepared))
+    if len(prepared) < len(Module):
+        console.print("[yellow]some modules have no model; /health says which and what to run[/]")
+    if serve:
+        serve_api(settings, host, port)

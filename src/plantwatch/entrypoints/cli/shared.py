@@ -1,0 +1,81 @@
+"""What several commands share: serving the API, training one detector with a progress bar, options."""
+
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from plantwatch.adapters.detectors import EpochReport, TorchDetector
+from plantwatch.bootstrap import model_registry, new_detector
+from plantwatch.domain.frames import SensorFrame
+from plantwatch.domain.modules import Module
+from plantwatch.domain.ports import ModelCard
+from plantwatch.domain.thresholds import build_thresholder
+from plantwatch.entrypoints.api.app import create_app
+from plantwatch.services.training import train_model
+from plantwatch.settings import Settings
+
+console = Console()
+
+HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
+PortOption = Annotated[int, typer.Option(help="TCP port to listen on.")]
+
+
+def serve_api(settings: Settings, host: str, port: int) -> None:
+    console.print(
+        f"plantwatch API on [bold]http://{host}:{port}[/] (docs at /docs), store {settings.database_url}"
+    )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def train_detector(
+    module: Module,
+    model: str,
+    frame: SensorFrame,
+    settings: Settings,
+    hyper: dict[str, Any] | None = None,
+    threshold: str = "pot",
+    threshold_params: dict[str, Any] | None = None,
+    train_fraction: float = 1.0,
+    validation_fraction: float = 0.2,
+    show_progress: bool = True,
+) -> ModelCard:
+    """Build, fit, calibrate and register one detector; what `plantwatch train` (and `run`) do per module."""
+    detector = new_detector(settings, model, **(hyper or {}))
+    thresholder = build_thresholder(threshold, **(threshold_params or {}))
+    registry = model_registry(settings)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[losses]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not show_progress,
+    ) as progress:
+        if isinstance(detector, TorchDetector):
+            task = progress.add_task(f"{module.value}/{model}", total=detector.config.epochs, losses="")
+
+            def report(epoch: EpochReport) -> None:
+                losses = f"train {epoch.train_loss:.4f}"
+                if epoch.val_loss is not None:
+                    losses += f"  val {epoch.val_loss:.4f}  best {epoch.best_val_loss:.4f}"
+                progress.update(task, completed=epoch.epoch, losses=losses)
+
+            detector.on_epoch = report
+        else:
+            task = progress.add_task(f"{module.value}/{model}", total=1, losses="")
+        card = train_model(
+            frame,
+            detector,
+            thresholder,
+            registry,
+            validation_fraction=validation_fraction,
+            train_fraction=train_fraction,
+        )
+        # early stopping ends the bar short of its total; show it finished
+        steps = int(card.metrics.get("epochs_run", 1))
+        progress.update(task, total=steps, completed=steps)
+    return card

@@ -1,0 +1,119 @@
+"""`plantwatch train`: fit a detector on a module's data, calibrate its threshold, register it."""
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from plantwatch.adapters.datasets.training_data import load_training_frame
+from plantwatch.adapters.detectors import DETECTORS
+from plantwatch.domain.errors import PlantwatchError
+from plantwatch.domain.frames import SensorFrame
+from plantwatch.domain.modules import UnknownModuleError, parse_module
+from plantwatch.domain.ports import ModelCard
+from plantwatch.entrypoints.cli.shared import train_detector
+from plantwatch.settings import get_settings
+
+console = Console()
+
+
+def summary_table(card: ModelCard, frame: SensorFrame, models_dir: Path) -> Table:
+    metrics = card.metrics
+    table = Table(title=f"Trained {card.module.value}/{card.model_name} {card.version}", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    best_val = metrics.get("best_val_loss")
+    rows = [
+        ("data", f"{card.training_source} ({len(frame)} rows)"),
+        ("rows fitted", str(metrics.get("fit_rows", "?"))),
+        ("validation rows", str(metrics.get("validation_rows", "?"))),
+        ("features", str(len(card.feature_names))),
+        ("window", str(card.window)),
+        ("epochs run", str(metrics.get("epochs_run", "-"))),
+        ("best val loss", f"{best_val:.5f}" if isinstance(best_val, float) else "-"),
+        ("threshold", f"{card.threshold:.4f}"),
+        ("method", card.threshold_method),
+        ("validation false-alarm rate", f"{metrics.get('validation_false_alarm_rate', float('nan')):.4f}"),
+        ("version", card.version),
+        ("path", str(models_dir / card.module.value / card.model_name / card.version)),
+        ("seconds", f"{metrics.get('training_seconds', float('nan')):.1f}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def train(
+    module: Annotated[str, typer.Argument(help="Module to train: energy, machine or cyber.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help=f"Detector: {', '.join(DETECTORS)}.")
+    ] = "lstm_ae",
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            "-d",
+            help="CSV in the module's layout. Default: a real file in the datasets dir, else the sample.",
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Most epochs (torch detectors; early stopping may end sooner).")
+    ] = None,
+    window: Annotated[int | None, typer.Option(help="Readings per window.")] = None,
+    hidden: Annotated[int | None, typer.Option(help="Hidden units (torch detectors).")] = None,
+    threshold: Annotated[str, typer.Option(help="Threshold method: pot or quantile.")] = "pot",
+    risk: Annotated[
+        float, typer.Option(help="POT: probability a normal reading passes the threshold.")
+    ] = 1e-3,
+    quantile: Annotated[
+        float, typer.Option(help="Quantile method: quantile of normal validation scores.")
+    ] = 0.995,
+    train_fraction: Annotated[
+        float, typer.Option(help="First share of the rows used for training; the rest stays unseen.")
+    ] = 1.0,
+    validation_fraction: Annotated[
+        float, typer.Option(help="Last share of the training rows used to calibrate the threshold.")
+    ] = 0.2,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: PLANTWATCH_SEED).")] = None,
+) -> None:
+    """Train a detector for a module and store it in the model registry."""
+    settings = get_settings()
+    if seed is not None:
+        settings = settings.model_copy(update={"seed": seed})
+    try:
+        parsed = parse_module(module)
+    except UnknownModuleError as error:
+        raise typer.BadParameter(str(error), param_hint="MODULE") from None
+    if model not in DETECTORS:
+        raise typer.BadParameter(
+            f"unknown model {model!r}; expected one of: {', '.join(DETECTORS)}", param_hint="--model"
+        )
+    hyper = {
+        name: value
+        for name, value in (("epochs", epochs), ("window", window), ("hidden", hidden))
+        if value is not None
+    }
+    threshold_params: dict[str, Any] = {"risk": risk} if threshold == "pot" else {"q": quantile}
+    try:
+        frame = load_training_frame(parsed, data, settings.datasets_dir, settings.seed)
+        console.print(
+            f"Training [bold]{model}[/] for [bold]{parsed.value}[/] on {frame.source}: "
+            f"{len(frame)} rows x {len(frame.feature_names)} features"
+        )
+        card = train_detector(
+            parsed,
+            model,
+            frame,
+            settings,
+            hyper=hyper,
+            threshold=threshold,
+            threshold_params=threshold_params,
+            train_fraction=train_fraction,
+            validation_fraction=validation_fraction,
+        )
+    except PlantwatchError as error:
+        console.print(f"[red]error:[/] {error}")
+        raise typer.Exit(code=1) from None
+    console.print(summary_table(card, frame, settings.models_dir))

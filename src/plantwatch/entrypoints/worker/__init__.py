@@ -1,0 +1,1 @@
+"""The MQTT worker: scores readings from the broker and stores anomalies."""

@@ -1,1 +1,0 @@
-"""Adapters: data-set files, detectors (PyTorch), model files, storage, broker, API, CLI."""

@@ -1,1 +1,0 @@
-"""Chatbot adapters: the embedding intent classifier, the optional LLM rephraser, the service factory."""

@@ -1,6 +1,0 @@
-"""The anomaly store: SQLAlchemy tables and the AnomalyRepository adapter (SQLite or PostgreSQL)."""
-
-from plantwatch.infrastructure.storage.engine import create_engine_from_url, create_schema
-from plantwatch.infrastructure.storage.sql_repository import SqlAnomalyRepository
-
-__all__ = ["SqlAnomalyRepository", "create_engine_from_url", "create_schema"]
