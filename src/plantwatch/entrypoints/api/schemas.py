@@ -10,12 +10,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 from pydantic.json_schema import models_json_schema
 
 from plantwatch.adapters.storage.cursor import encode_cursor
 from plantwatch.domain.anomaly import Anomaly, FeatureContribution, Severity
 from plantwatch.domain.modules import Module
+from plantwatch.services.chatbot import Intent
+from plantwatch.services.chatbot.service import MAX_QUESTION_CHARS
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 JSON_SCHEMA_ID = "https://plantwatch.example/schemas/anomaly.schema.json"
@@ -209,3 +211,43 @@ def export_json_schema(path: Path) -> None:
 
 if __name__ == "__main__":
     sys.stdout.write(json_schema_text())
+
+
+# --- chatbot ---
+
+
+class ChatQuery(BaseModel):
+    question: str = Field(
+        min_length=1,
+        max_length=MAX_QUESTION_CHARS,
+        description="A question about the anomalies, in plain English.",
+        examples=["what went wrong in energy in the last 24 h"],
+    )
+    conversation_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="From a previous answer, so follow-up questions ('and yesterday?') keep its context.",
+    )
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, question: str) -> str:
+        if not question.strip():
+            raise ValueError("question is empty")
+        return question.strip()
+
+
+class ChatAnswer(BaseModel):
+    conversation_id: str = Field(description="Send it back with the next question of the same conversation.")
+    intent: Intent = Field(description="What the question was understood to ask.")
+    confidence: float = Field(description="How sure the intent match was, 0 to 1.")
+    answer: str = Field(description="The answer; every figure in it comes from the anomaly store.")
+    facts: dict[str, Any] = Field(description="The grounded figures the answer states, by name.")
+    cited_anomaly_ids: list[str] = Field(description="Every anomaly the figures were computed from.")
+    anomalies: list[AnomalyOut] = Field(description="The anomalies the answer shows, most relevant first.")
+    data: dict[str, Any] = Field(
+        description="Structured data to draw: counts per module and severity, top features, a timeline."
+    )
+    rephrased: bool = Field(description="Whether the configured LLM reworded the template answer.")

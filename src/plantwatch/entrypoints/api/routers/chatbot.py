@@ -7,17 +7,15 @@ rules at once, the embedding model loading in a background thread), so no reques
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from pydantic import BaseModel, Field, field_validator
 
 from plantwatch.bootstrap import Container, build_chatbot_service
 from plantwatch.domain.modules import Module
 from plantwatch.entrypoints.api.dependencies import ContainerDep
-from plantwatch.entrypoints.api.schemas import AnomalyOut
-from plantwatch.services.chatbot import ChatbotService, Intent
-from plantwatch.services.chatbot.service import MAX_QUESTION_CHARS
+from plantwatch.entrypoints.api.schemas import AnomalyOut, ChatAnswer, ChatQuery
+from plantwatch.services.chatbot import ChatbotService
 
 _build_lock = threading.Lock()
 
@@ -52,43 +50,6 @@ def get_chatbot(request: Request, container: ContainerDep) -> ChatbotService:
 
 
 ChatbotDep = Annotated[ChatbotService, Depends(get_chatbot)]
-
-
-class ChatQuery(BaseModel):
-    question: str = Field(
-        min_length=1,
-        max_length=MAX_QUESTION_CHARS,
-        description="A question about the anomalies, in plain English.",
-        examples=["what went wrong in energy in the last 24 h"],
-    )
-    conversation_id: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9_.:-]+$",
-        description="From a previous answer, so follow-up questions ('and yesterday?') keep its context.",
-    )
-
-    @field_validator("question")
-    @classmethod
-    def _not_blank(cls, question: str) -> str:
-        if not question.strip():
-            raise ValueError("question is empty")
-        return question.strip()
-
-
-class ChatAnswer(BaseModel):
-    conversation_id: str = Field(description="Send it back with the next question of the same conversation.")
-    intent: Intent = Field(description="What the question was understood to ask.")
-    confidence: float = Field(description="How sure the intent match was, 0 to 1.")
-    answer: str = Field(description="The answer; every figure in it comes from the anomaly store.")
-    facts: dict[str, Any] = Field(description="The grounded figures the answer states, by name.")
-    cited_anomaly_ids: list[str] = Field(description="Every anomaly the figures were computed from.")
-    anomalies: list[AnomalyOut] = Field(description="The anomalies the answer shows, most relevant first.")
-    data: dict[str, Any] = Field(
-        description="Structured data to draw: counts per module and severity, top features, a timeline."
-    )
-    rephrased: bool = Field(description="Whether the configured LLM reworded the template answer.")
 
 
 @router.post("/chatbot/query", response_model=ChatAnswer, summary="Ask a question about the anomalies")
