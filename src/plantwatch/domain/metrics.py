@@ -17,7 +17,9 @@ Definitions (every metric is computed on labelled readings only, in time order):
   with the highest score in the event (tolerance included) is explained; a hit when the injected feature is
   among the k features ranked first there. Rate = hits / such events (NaN when there are none). A cause may
   name alternatives joined by "|" (a fault acting on a loop seen by its measurement and its valve): a hit
-  when any of them is among the k first.
+  when any of them is among the k first. The same rates are also judged at each event's FIRST alarm (what
+  the operator is told when the alarm goes off): in a process plant a fault spreads through the control
+  loops, and by the peak the most disturbed variable is often one far downstream.
 - FAR (false alarm rate) = FP / (FP + TN) and MAR (missed alarm rate) = FN / (FN + TP), per reading.
 - time to detection: readings from an event's first reading to its first alarm; the mean over found events.
 - BATADAL's S score (Taormina et al. 2018): S = ½·S_TTD + ½·S_CM, with S_TTD = 1 - mean over events of
@@ -64,6 +66,8 @@ class DetectionReport:
     root_cause_events: int = 0
     root_cause_top1: float = math.nan
     root_cause_top3: float = math.nan
+    root_cause_first_top1: float = math.nan
+    root_cause_first_top3: float = math.nan
     fit_seconds: float = math.nan
     score_ms_per_1k: float = math.nan
     far: float = math.nan
@@ -148,12 +152,14 @@ def root_cause_hit_rates(
     rank_features: Callable[[int], Sequence[str]],
     top_k: int = ROOT_CAUSE_TOP_K,
     tolerance: int = 0,
+    at_first_alarm: bool = False,
 ) -> tuple[int, float, float]:
     """(events judged, top-1 hit rate, top-k hit rate) over detected events with a known root cause.
 
     The event's known cause is its most frequent non-empty `root_causes` entry; `rank_features(t)` gives the
     features ranked most-to-least responsible at reading t, and is asked only at the highest-scoring alarmed
-    reading of each event (the `tolerance` readings after it included, as for detection).
+    reading of each event (the `tolerance` readings after it included, as for detection), or at its first
+    alarmed reading with `at_first_alarm`.
     """
     alarms = np.asarray(alarms, dtype=bool)
     judged = top1 = topk = 0
@@ -163,8 +169,11 @@ def root_cause_hit_rates(
         if not causes or inside.size == 0:
             continue
         accepted = set(causes.most_common(1)[0][0].split("|"))
-        peak = int(inside[np.argmax(np.nan_to_num(scores[inside], nan=-np.inf))])
-        ranked = list(rank_features(peak))
+        if at_first_alarm:
+            judged_at = int(inside[0])
+        else:
+            judged_at = int(inside[np.argmax(np.nan_to_num(scores[inside], nan=-np.inf))])
+        ranked = list(rank_features(judged_at))
         judged += 1
         top1 += int(bool(accepted & set(ranked[:1])))
         topk += int(bool(accepted & set(ranked[:top_k])))
@@ -253,10 +262,14 @@ def detection_report(
     auc_pr, roc_auc = ranking_scores(truth, scores)
     _, _, pa_f1 = point_scores(truth, point_adjust(truth, alarms))
     rc_events, rc_top1, rc_topk = 0, math.nan, math.nan
+    first_top1, first_topk = math.nan, math.nan
     if root_causes is not None and rank_features is not None:
         causes = [str(c) for c in root_causes]
         rc_events, rc_top1, rc_topk = root_cause_hit_rates(
             truth, alarms, scores, causes, rank_features, tolerance=tolerance
+        )
+        _, first_top1, first_topk = root_cause_hit_rates(
+            truth, alarms, scores, causes, rank_features, tolerance=tolerance, at_first_alarm=True
         )
     far, mar = error_rates(truth, alarms)
     delays = [ttd for _, ttd in times_to_detection(truth, alarms) if ttd is not None]
@@ -283,6 +296,8 @@ def detection_report(
         root_cause_events=rc_events,
         root_cause_top1=rc_top1,
         root_cause_top3=rc_topk,
+        root_cause_first_top1=first_top1,
+        root_cause_first_top3=first_topk,
         far=far,
         mar=mar,
         mean_time_to_detection=float(np.mean(delays)) if delays else math.nan,
