@@ -185,3 +185,24 @@ def build_thresholder(method: str = "pot", **params: Any) -> ThresholderType:
 def calibrate_threshold(scores: np.ndarray, method: str = "pot", **params: Any) -> float:
     """Threshold from normal scores (NaN ignored) by `method`: "pot", "quantile" or "budget"."""
     return build_thresholder(method, **params).calibrate(scores)
+
+
+def parse_threshold(spec: str, readings_per_day: float | None = None) -> ThresholderType:
+    """A thresholder from "METHOD" or "METHOD:VALUE": pot[:RISK], quantile[:Q], budget[:ALARMS_PER_DAY].
+    The budget needs `readings_per_day` (the data's sampling rate)."""
+    method, _, value = spec.strip().partition(":")
+    params: dict[str, float] = {}
+    if value:
+        key = {"pot": "risk", "quantile": "q", "budget": "alarms_per_day"}.get(method)
+        if key is None:
+            raise InvalidInputError(
+                f"unknown threshold method {method!r}; expected one of: {', '.join(THRESHOLD_METHODS)}",
+                field="method",
+            )
+        try:
+            params[key] = float(value)
+        except ValueError:
+            raise InvalidInputError(f"threshold {spec!r}: {value!r} is not a number", field=key) from None
+    if method == "budget" and readings_per_day is not None:
+        params["readings_per_day"] = readings_per_day
+    return build_thresholder(method, **params)

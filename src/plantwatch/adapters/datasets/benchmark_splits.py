@@ -107,7 +107,7 @@ def batadal_windows_split(datasets_dir: Path) -> EvaluationSplit:
     for start, end in zip(windows["start"], windows["end"], strict=True):
         labels[(index >= start) & (index <= end)] = 1.0
     test = dataclasses.replace(split.test, labels=pd.Series(labels, index=index, name="label"))
-    early = (index < TUNING_CUT).to_numpy()
+    early = np.asarray(index < TUNING_CUT)
     before = int(sum(windows["end"] < TUNING_CUT))
     runs = {
         f"attacks 1-{before} (tuning)": test.slice_mask(early),
