@@ -1,4 +1,4 @@
-"""`plantwatch evaluate --train A.csv --test B.csv --label-column L`: any labelled CSV pair, JSON and scores."""
+"""`plantwatch evaluate --train A.csv --test B.csv --label-column L`: a labelled CSV pair, JSON, scores."""
 
 import json
 from pathlib import Path
