@@ -18,6 +18,7 @@ SMALL_HYPER: dict[str, dict[str, Any]] = {
     "robust_z": {},
     "iforest": {},
     "hbos": {},
+    "fusion": {},
 }
 TRAIN_ROWS = 1200
 TEST_ROWS = 640

@@ -135,10 +135,15 @@ class WindowDetector(ABC):
         return Explanation(contributions=contributions, expected=expected_scaled * self.std_ + self.mean_)
 
     def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / STATE_FILE).write_text(json.dumps(self.state(), indent=2))
+        self._save_model(directory)
+
+    def state(self) -> dict[str, Any]:
+        """Everything but the model's arrays or weights, as JSON-ready values."""
         self._require_fitted()
         assert self.mean_ is not None and self.std_ is not None and self.usual_error_ is not None
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {
+        return {
             "detector": self.name,
             "hyper_params": self.hyper_params(),
             "feature_names": self.feature_names,
@@ -146,8 +151,6 @@ class WindowDetector(ABC):
             "usual_error": self.usual_error_.tolist(),
             "training_history": self.training_history,
         }
-        (directory / STATE_FILE).write_text(json.dumps(state, indent=2))
-        self._save_model(directory)
 
     @classmethod
     def load(cls, directory: Path, device: str | None = None) -> Self:
@@ -158,8 +161,18 @@ class WindowDetector(ABC):
             raise ModelIntegrityError(f"{path}: detector state file is missing") from None
         except json.JSONDecodeError as error:
             raise ModelIntegrityError(f"{path}: not valid JSON ({error})") from None
+        return cls.from_state(state, directory, device, path)
+
+    @classmethod
+    def from_state(
+        cls, state: dict[str, Any], directory: Path, device: str | None = None, where: Path | None = None
+    ) -> Self:
+        """A detector from `state()` and the arrays `_save_model` wrote into `directory`."""
+        where = where or directory
         if state.get("detector") != cls.name:
-            raise ModelIntegrityError(f"{path}: holds a {state.get('detector')!r} detector, not {cls.name!r}")
+            raise ModelIntegrityError(
+                f"{where}: holds a {state.get('detector')!r} detector, not {cls.name!r}"
+            )
         detector = cls(device=device, **state["hyper_params"])
         detector.feature_names = list(state["feature_names"])
         detector.mean_ = np.asarray(state["scaler"]["mean"], dtype=np.float64)

@@ -3,6 +3,7 @@
 from typing import Any
 
 from plantwatch.adapters.detectors.base import WindowDetector
+from plantwatch.adapters.detectors.fusion import FusionDetector
 from plantwatch.adapters.detectors.gru import GruForecasterDetector
 from plantwatch.adapters.detectors.lstm_ae import LstmAutoencoderDetector
 from plantwatch.adapters.detectors.pca import PcaDetector
@@ -21,6 +22,7 @@ DETECTORS: dict[str, type[WindowDetector]] = {
         RobustZScoreDetector,
         IsolationForestDetector,
         HistogramDetector,
+        FusionDetector,
     )
 }
 
