@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--threshold", default="quantile:0.99")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/datasets"))
+    parser.add_argument("--hyper", default="", help="KEY=VALUE,... for every model, e.g. scaling=robust")
     args = parser.parse_args()
     method, params = threshold_from(args.threshold)
     for dataset in args.datasets.split(","):
@@ -51,6 +52,7 @@ def main() -> None:
         tuning = {name: run for name, run in split.runs.items() if name not in split.held_back}
         for model in args.models.split(","):
             hyper: dict[str, object] = {"seed": 7}
+            hyper.update(pair.split("=", 1) for pair in args.hyper.split(",") if pair)
             if args.epochs is not None and model in ("lstm_ae", "gru", "vae"):
                 hyper["epochs"] = args.epochs
             for spec in args.rules.split(","):
