@@ -21,10 +21,12 @@ class Settings(BaseSettings):
     # Where the team keeps read-only copies of the real public data sets (beside the project root).
     shared_datasets_dir: Path = Path("../shared/datasets")
 
-    # Which registered detector each module serves; the latest version of it is loaded at start-up.
-    energy_model: str = "lstm_ae"
+    # Which registered detector each module serves; the latest version of it is loaded at start-up. Chosen
+    # from tuning data only (docs/benchmarks.md, "Defaults"): isolation forest on the generated energy set,
+    # PCA T²+Q on TEP's tuning runs, the GRU forecaster on BATADAL attacks 1-3.
+    energy_model: str = "iforest"
     machine_model: str = "pca"
-    cyber_model: str = "lstm_ae"
+    cyber_model: str = "gru"
 
     device: str = "auto"  # "auto" picks CUDA when available, else CPU
     seed: int = 7

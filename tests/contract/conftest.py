@@ -15,6 +15,10 @@ SMALL_HYPER: dict[str, dict[str, Any]] = {
     "gru": {"window": 8, "hidden": 16, "epochs": 12, "patience": 3, "device": "cpu"},
     "vae": {"window": 8, "hidden": 32, "latent": 4, "epochs": 25, "patience": 4, "device": "cpu"},
     "pca": {"window": 4},
+    "robust_z": {},
+    "iforest": {},
+    "hbos": {},
+    "fusion": {},
 }
 TRAIN_ROWS = 1200
 TEST_ROWS = 640

@@ -8,11 +8,12 @@ import pandas as pd
 import pytest
 
 from plantwatch.adapters.detectors import PcaDetector
+from plantwatch.domain.alarms import parse_alarm_rule
 from plantwatch.domain.errors import InvalidInputError
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
 from plantwatch.domain.thresholds import QuantileThresholder
-from plantwatch.services.evaluation import evaluate_detector
+from plantwatch.services.evaluation import calibrate_detector, evaluate_detector, judge
 
 FEATURES = ["flow", "pressure", "level", "power"]
 TRAIN_ROWS, TEST_ROWS = 1_500, 600
@@ -135,3 +136,27 @@ def test_bad_inputs_are_named() -> None:
     with pytest.raises(InvalidInputError) as error:
         evaluate(train, test, calibration_fraction=1.0)
     assert error.value.field == "calibration_fraction"
+
+
+def test_a_short_training_run_is_calibrated_on_cross_fitted_scores_of_every_normal_row() -> None:
+    train, test = frames()
+    short = train.slice_mask(np.arange(len(train)) >= len(train) - 300)
+    detector, thresholder = RecordingPca(window=4), RecordingThresholder(0.995)
+    calibrated = calibrate_detector(short, detector, thresholder)
+    # 300 * 0.2 = 60 held-out scores could not place a 99.5 % threshold; every row gets an out-of-fold score
+    assert len(thresholder.seen) == 300
+    assert np.isfinite(thresholder.seen[4:]).all()
+    assert "cross-fitted" in calibrated.calibration
+    assert len(detector.fitted_on) == 300  # the served detector is fitted on all the normal rows
+    report = judge(calibrated, test)
+    assert report.detected_events == len(FAULTS)
+
+
+def test_an_alarm_rule_is_calibrated_on_normal_rows_and_reported() -> None:
+    train, test = frames()
+    plain = evaluate(train, test)
+    persistent = evaluate(train, test, alarm_rule=parse_alarm_rule("2of3+gap:5"))
+    assert persistent.alarm_rule == "2of3+gap:5" and plain.alarm_rule == "none"
+    assert persistent.false_alarm_runs <= plain.false_alarm_runs
+    assert 0.0 <= persistent.far <= 1.0 and 0.0 <= persistent.mar <= 1.0
+    assert persistent.mar == pytest.approx(1.0 - persistent.recall)

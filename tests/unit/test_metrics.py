@@ -8,12 +8,15 @@ import pytest
 
 from plantwatch.domain.errors import InvalidInputError
 from plantwatch.domain.metrics import (
+    batadal_s_score,
     days_covered,
     detection_report,
+    error_rates,
     point_adjust,
     ranking_scores,
     root_cause_hit_rates,
     runs,
+    times_to_detection,
 )
 
 # Two events: readings 2-4 and 7-8. One alarm inside the first, one lone alarm before it, and an alarm run of
@@ -117,6 +120,37 @@ def test_root_cause_hits_are_judged_at_the_peak_alarm_of_each_detected_event() -
     assert judged == 2
     assert top1 == pytest.approx(0.5)
     assert top3 == pytest.approx(1.0)
+
+
+def test_root_cause_hits_at_the_first_alarm_accept_any_of_the_alternatives() -> None:
+    labels = np.array([0, 1, 1, 1, 0, 1, 1, 0])
+    alarms = np.array([0, 1, 0, 1, 0, 0, 1, 0], dtype=bool)
+    scores = np.array([0, 3, 0, 5, 0, 0, 2, 0], dtype=float)
+    causes = ["", "v|m", "v|m", "v|m", "", "c", "c", ""]
+    rankings = {1: ["m", "a", "c"], 6: ["a", "b", "c"]}
+    asked: list[int] = []
+
+    def rank_features(t: int) -> list[str]:
+        asked.append(t)
+        return rankings[t]
+
+    judged, top1, top3 = root_cause_hit_rates(
+        labels, alarms, scores, causes, rank_features, top_k=3, at_first_alarm=True
+    )
+    assert asked == [1, 6]
+    assert (judged, top1, top3) == (2, 0.5, 1.0)
+
+
+def test_far_mar_and_the_batadal_s_score() -> None:
+    truth = np.array([0, 0, 1, 1, 1, 1, 0, 0, 1, 1], dtype=bool)
+    alarms = np.array([1, 0, 0, 1, 1, 1, 0, 0, 0, 0], dtype=bool)
+    far, mar = error_rates(truth, alarms)
+    assert far == pytest.approx(1 / 4) and mar == pytest.approx(3 / 6)
+    # event 1 found after 1 of its 4 hours, event 2 missed: S_TTD = 1 - (1/4 + 1) / 2
+    s_ttd, s = batadal_s_score(truth, alarms)
+    assert s_ttd == pytest.approx(0.375)
+    assert s == pytest.approx(0.5 * 0.375 + 0.5 * ((1 - 3 / 6) + (1 - 1 / 4)) / 2)
+    assert times_to_detection(truth, alarms) == [(4, 1), (2, None)]
 
 
 def test_root_cause_rates_are_nan_without_known_causes() -> None:

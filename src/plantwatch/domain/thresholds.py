@@ -1,10 +1,14 @@
-"""Thresholds without labels: a high quantile of normal scores, or peaks-over-threshold (extreme values).
+"""Thresholds without labels: a high quantile of normal scores, peaks-over-threshold (extreme values), or an
+alarm budget (false alarms per day an operator accepts).
 
 POT follows Siffer et al., "Anomaly Detection in Streams with Extreme Value Theory" (KDD 2017): the excesses
 over a high initial threshold t follow a generalized Pareto distribution, which gives the score exceeded with
-probability `risk` even where the data hold too few points for an empirical quantile that far out.
+probability `risk` even where the data hold too few points for an empirical quantile that far out. On a
+calibration set too short (or too tied) for the Pareto fit, POT falls back to the empirical (1 - risk)
+quantile and logs a warning, instead of failing the whole training run.
 """
 
+import logging
 import math
 from typing import Any
 
@@ -17,6 +21,11 @@ from plantwatch.domain.errors import InvalidInputError
 MIN_PEAKS = 10
 # An initial threshold lower than this is no longer in the tail, and the Pareto model does not hold there.
 LOWEST_INITIAL_QUANTILE = 0.9
+# Candidate thresholds the alarm budget tries: this many quantile levels of the normal scores between the
+# median and the maximum. Fine enough that neighbouring candidates differ by a fraction of a false alarm.
+BUDGET_LEVELS = 2001
+
+log = logging.getLogger(__name__)
 
 
 def _finite_scores(normal_scores: np.ndarray) -> np.ndarray:
@@ -59,6 +68,8 @@ class PotThresholder:
             )
         self.risk = risk
         self.initial_quantile = initial_quantile
+        # whether the last calibration had to use the empirical quantile instead of the Pareto tail
+        self.fell_back = False
 
     def calibrate(self, normal_scores: np.ndarray) -> float:
         scores = _finite_scores(normal_scores)
@@ -66,19 +77,16 @@ class PotThresholder:
         level = min(self.initial_quantile, 1.0 - (MIN_PEAKS + 1) / scores.size)
         if level < LOWEST_INITIAL_QUANTILE:
             needed = math.ceil(round((MIN_PEAKS + 1) / (1 - LOWEST_INITIAL_QUANTILE), 9))
-            raise InvalidInputError(
-                f"POT needs at least {needed} normal scores, got {scores.size}; "
-                "give more normal data or use the quantile method",
-                field="normal_scores",
-            )
+            return self._fall_back(scores, f"POT needs at least {needed} normal scores, got {scores.size}")
         initial = float(np.quantile(scores, level))
         excesses = scores[scores > initial] - initial
         if excesses.size < MIN_PEAKS:
-            raise InvalidInputError(
+            return self._fall_back(
+                scores,
                 f"POT needs at least {MIN_PEAKS} distinct peaks above the {level:g} quantile, got "
-                f"{excesses.size} from {scores.size} scores (too many ties); use the quantile method",
-                field="normal_scores",
+                f"{excesses.size} from {scores.size} scores (too many ties)",
             )
+        self.fell_back = False
         if float(np.ptp(excesses)) == 0.0:
             # every peak is the same value: the tail is a point mass, nothing is ever larger
             return initial + float(excesses[0])
@@ -89,17 +97,81 @@ class PotThresholder:
             return initial - scale * math.log(ratio)
         return float(initial + scale / shape * (ratio ** (-shape) - 1.0))
 
+    def _fall_back(self, scores: np.ndarray, reason: str) -> float:
+        """The empirical (1 - risk) quantile: on so few scores it is close to their maximum, a cautious
+        threshold, and a model still gets one instead of failing to train."""
+        self.fell_back = True
+        log.warning(
+            "%s; falling back to the empirical %.4g quantile of the normal scores. Give more normal "
+            "calibration data for an extreme-value threshold.",
+            reason,
+            1.0 - self.risk,
+        )
+        return float(np.quantile(scores, 1.0 - self.risk))
 
-THRESHOLD_METHODS = ("pot", "quantile")
+
+class AlarmBudgetThresholder:
+    """The lowest threshold at which normal data raise at most `alarms_per_day` false alarms.
+
+    An operator states what they can live with ("two false alarms a day") instead of a per-reading risk. A
+    false alarm is a run of consecutive readings above the threshold (one alarm to acknowledge, however long),
+    counted on the normal calibration scores in time order, which cover `len(scores) / readings_per_day`
+    days. When the calibration data cover less than the time between two budgeted alarms, the threshold is
+    the largest normal score (none of them alarms).
+    """
+
+    method = "budget"
+
+    def __init__(self, alarms_per_day: float = 1.0, readings_per_day: float = 1440.0) -> None:
+        if not alarms_per_day >= 0.0:
+            raise InvalidInputError(
+                f"alarms_per_day must be >= 0, got {alarms_per_day}", field="alarms_per_day"
+            )
+        if not readings_per_day > 0.0:
+            raise InvalidInputError(
+                f"readings_per_day must be > 0, got {readings_per_day}", field="readings_per_day"
+            )
+        self.alarms_per_day = alarms_per_day
+        self.readings_per_day = readings_per_day
+
+    def calibrate(self, normal_scores: np.ndarray) -> float:
+        scores = np.asarray(normal_scores, dtype=np.float64).ravel()
+        _finite_scores(scores)  # refuses a calibration set with nothing finite in it
+        # NaN readings (no full window yet) are no alarm and still watched time
+        filled = np.nan_to_num(scores, nan=-np.inf)
+        days = len(scores) / self.readings_per_day
+        allowed = math.floor(self.alarms_per_day * days + 1e-9)
+        candidates = np.unique(np.quantile(scores[np.isfinite(scores)], np.linspace(0.5, 1.0, BUDGET_LEVELS)))
+        # raising the threshold can split one alarm run into two, so the count is not monotone: scan from
+        # the lowest candidate and keep the first that fits the budget
+        for candidate in candidates:
+            if alarm_runs(filled > candidate) <= allowed:
+                return float(candidate)
+        return float(candidates[-1])
 
 
-def build_thresholder(method: str = "pot", **params: Any) -> QuantileThresholder | PotThresholder:
-    """A thresholder by method name; `params` go to its constructor (quantile: q; pot: risk)."""
+def alarm_runs(alarms: np.ndarray) -> int:
+    """Number of maximal runs of True (separate alarms an operator sees) in a boolean series."""
+    flags = np.asarray(alarms, dtype=bool)
+    if flags.size == 0:
+        return 0
+    return int(flags[0]) + int(np.count_nonzero(flags[1:] & ~flags[:-1]))
+
+
+THRESHOLD_METHODS = ("pot", "quantile", "budget")
+ThresholderType = QuantileThresholder | PotThresholder | AlarmBudgetThresholder
+
+
+def build_thresholder(method: str = "pot", **params: Any) -> ThresholderType:
+    """A thresholder by method name; `params` go to its constructor (quantile: q; pot: risk, initial_quantile;
+    budget: alarms_per_day, readings_per_day)."""
     try:
         if method == "pot":
             return PotThresholder(**params)
         if method == "quantile":
             return QuantileThresholder(**params)
+        if method == "budget":
+            return AlarmBudgetThresholder(**params)
     except TypeError as error:
         raise InvalidInputError(
             f"bad parameters for the {method} threshold: {error}", field="params"
@@ -111,5 +183,26 @@ def build_thresholder(method: str = "pot", **params: Any) -> QuantileThresholder
 
 
 def calibrate_threshold(scores: np.ndarray, method: str = "pot", **params: Any) -> float:
-    """Threshold from normal scores (NaN ignored) by `method`: "pot" or "quantile"."""
+    """Threshold from normal scores (NaN ignored) by `method`: "pot", "quantile" or "budget"."""
     return build_thresholder(method, **params).calibrate(scores)
+
+
+def parse_threshold(spec: str, readings_per_day: float | None = None) -> ThresholderType:
+    """A thresholder from "METHOD" or "METHOD:VALUE": pot[:RISK], quantile[:Q], budget[:ALARMS_PER_DAY].
+    The budget needs `readings_per_day` (the data's sampling rate)."""
+    method, _, value = spec.strip().partition(":")
+    params: dict[str, float] = {}
+    if value:
+        key = {"pot": "risk", "quantile": "q", "budget": "alarms_per_day"}.get(method)
+        if key is None:
+            raise InvalidInputError(
+                f"unknown threshold method {method!r}; expected one of: {', '.join(THRESHOLD_METHODS)}",
+                field="method",
+            )
+        try:
+            params[key] = float(value)
+        except ValueError:
+            raise InvalidInputError(f"threshold {spec!r}: {value!r} is not a number", field=key) from None
+    if method == "budget" and readings_per_day is not None:
+        params["readings_per_day"] = readings_per_day
+    return build_thresholder(method, **params)

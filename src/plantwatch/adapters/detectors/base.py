@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import RobustScaler, StandardScaler
 
 from plantwatch.domain.errors import FeatureMismatchError, InvalidInputError, ModelIntegrityError
 from plantwatch.domain.ports import Explanation
@@ -45,6 +45,9 @@ class DetectorConfig:
     last_step_weight: float = 0.5
     # Long series are trained on at most this many windows, evenly spaced, to keep training time bounded.
     max_train_windows: int = 20_000
+    # "standard": mean and standard deviation; "robust": median and interquartile range, so the spikes and
+    # slow excursions a normal training period holds do not stretch each feature's scale
+    scaling: str = "standard"
 
 
 class WindowDetector(ABC):
@@ -77,6 +80,10 @@ class WindowDetector(ABC):
             raise InvalidInputError(f"window must be at least 1, got {self.config.window}", field="window")
         if not 0.0 <= self.config.last_step_weight <= 1.0:
             raise InvalidInputError("last_step_weight must be in [0, 1]", field="last_step_weight")
+        if self.config.scaling not in ("standard", "robust"):
+            raise InvalidInputError(
+                f"scaling must be standard or robust, got {self.config.scaling!r}", field="scaling"
+            )
 
     @abstractmethod
     def _fit_model(self, windows: np.ndarray) -> None:
@@ -111,10 +118,15 @@ class WindowDetector(ABC):
                 field="values",
             )
         self.feature_names = names
-        # StandardScaler leaves a zero-variance feature's scale at 1: a constant sensor does not divide by 0
-        scaler = StandardScaler().fit(raw)
-        self.mean_ = np.asarray(scaler.mean_, dtype=np.float64)
-        self.std_ = np.asarray(scaler.scale_, dtype=np.float64)
+        # both scalers leave a zero-spread feature's scale at 1: a constant sensor does not divide by 0
+        if self.config.scaling == "robust":
+            robust = RobustScaler().fit(raw)
+            self.mean_ = np.asarray(robust.center_, dtype=np.float64)
+            self.std_ = np.asarray(robust.scale_, dtype=np.float64)
+        else:
+            scaler = StandardScaler().fit(raw)
+            self.mean_ = np.asarray(scaler.mean_, dtype=np.float64)
+            self.std_ = np.asarray(scaler.scale_, dtype=np.float64)
         windows = self._windows(self._scale(raw))
         if len(windows) > self.config.max_train_windows:
             keep = np.linspace(0, len(windows) - 1, self.config.max_train_windows).round().astype(int)
@@ -135,10 +147,15 @@ class WindowDetector(ABC):
         return Explanation(contributions=contributions, expected=expected_scaled * self.std_ + self.mean_)
 
     def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / STATE_FILE).write_text(json.dumps(self.state(), indent=2))
+        self._save_model(directory)
+
+    def state(self) -> dict[str, Any]:
+        """Everything but the model's arrays or weights, as JSON-ready values."""
         self._require_fitted()
         assert self.mean_ is not None and self.std_ is not None and self.usual_error_ is not None
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {
+        return {
             "detector": self.name,
             "hyper_params": self.hyper_params(),
             "feature_names": self.feature_names,
@@ -146,8 +163,6 @@ class WindowDetector(ABC):
             "usual_error": self.usual_error_.tolist(),
             "training_history": self.training_history,
         }
-        (directory / STATE_FILE).write_text(json.dumps(state, indent=2))
-        self._save_model(directory)
 
     @classmethod
     def load(cls, directory: Path, device: str | None = None) -> Self:
@@ -158,8 +173,18 @@ class WindowDetector(ABC):
             raise ModelIntegrityError(f"{path}: detector state file is missing") from None
         except json.JSONDecodeError as error:
             raise ModelIntegrityError(f"{path}: not valid JSON ({error})") from None
+        return cls.from_state(state, directory, device, path)
+
+    @classmethod
+    def from_state(
+        cls, state: dict[str, Any], directory: Path, device: str | None = None, where: Path | None = None
+    ) -> Self:
+        """A detector from `state()` and the arrays `_save_model` wrote into `directory`."""
+        where = where or directory
         if state.get("detector") != cls.name:
-            raise ModelIntegrityError(f"{path}: holds a {state.get('detector')!r} detector, not {cls.name!r}")
+            raise ModelIntegrityError(
+                f"{where}: holds a {state.get('detector')!r} detector, not {cls.name!r}"
+            )
         detector = cls(device=device, **state["hyper_params"])
         detector.feature_names = list(state["feature_names"])
         detector.mean_ = np.asarray(state["scaler"]["mean"], dtype=np.float64)

@@ -3,15 +3,27 @@
 from typing import Any
 
 from plantwatch.adapters.detectors.base import WindowDetector
+from plantwatch.adapters.detectors.fusion import FusionDetector
 from plantwatch.adapters.detectors.gru import GruForecasterDetector
 from plantwatch.adapters.detectors.lstm_ae import LstmAutoencoderDetector
 from plantwatch.adapters.detectors.pca import PcaDetector
+from plantwatch.adapters.detectors.pyod_adapter import HistogramDetector, IsolationForestDetector
+from plantwatch.adapters.detectors.robust_z import RobustZScoreDetector
 from plantwatch.adapters.detectors.vae import VaeDetector
 from plantwatch.domain.errors import InvalidInputError
 
 DETECTORS: dict[str, type[WindowDetector]] = {
     detector.name: detector
-    for detector in (LstmAutoencoderDetector, GruForecasterDetector, VaeDetector, PcaDetector)
+    for detector in (
+        LstmAutoencoderDetector,
+        GruForecasterDetector,
+        VaeDetector,
+        PcaDetector,
+        RobustZScoreDetector,
+        IsolationForestDetector,
+        HistogramDetector,
+        FusionDetector,
+    )
 }
 
 
