@@ -156,7 +156,9 @@ class InMemoryAnomalyRepository:
         check_query(query)
         require_naive(start, "start")
         if step < timedelta(seconds=1) or buckets < 1:
-            raise InvalidInputError("a histogram needs a step of at least a second and one bucket", field="step")
+            raise InvalidInputError(
+                "a histogram needs a step of at least a second and one bucket", field="step"
+            )
         counts = [0] * buckets
         for anomaly in self.anomalies.values():
             if self._matches(anomaly, query) and start <= anomaly.window_end < start + step * buckets:

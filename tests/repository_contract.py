@@ -235,9 +235,15 @@ def _aggregation_store(repository: AnomalyRepository) -> list[Anomaly]:
         make_anomaly(
             t + timedelta(hours=2, minutes=30), module=Module.MACHINE, score=9.0, severity=Severity.CRITICAL
         ),
-        make_anomaly(t + timedelta(hours=3), module=Module.CYBER, score=0.5, threshold=0.0, features=("P101",)),
         make_anomaly(
-            t - timedelta(days=400), module=Module.CYBER, score=2.0, severity=Severity.MEDIUM, features=("P101",)
+            t + timedelta(hours=3), module=Module.CYBER, score=0.5, threshold=0.0, features=("P101",)
+        ),
+        make_anomaly(
+            t - timedelta(days=400),
+            module=Module.CYBER,
+            score=2.0,
+            severity=Severity.MEDIUM,
+            features=("P101",),
         ),
         make_anomaly(t + timedelta(hours=2), source="meter-3", score=3.0, severity=Severity.HIGH),
     ]

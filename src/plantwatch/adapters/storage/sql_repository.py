@@ -107,12 +107,18 @@ class SqlAnomalyRepository:
 
     def tally(self, query: AnomalyQuery) -> AnomalyTally:
         check_query(query)
-        total, earliest, latest = func.count(), func.min(anomalies.c.window_end), func.max(anomalies.c.window_end)
+        total, earliest, latest = (
+            func.count(),
+            func.min(anomalies.c.window_end),
+            func.max(anomalies.c.window_end),
+        )
         with self.engine.connect() as connection:
             overall = connection.execute(_filtered(select(total, earliest, latest), query)).one()
 
             def counts(column: Any) -> dict[str, int]:
-                statement = _filtered(select(column, total), query).where(column.is_not(None)).group_by(column)
+                statement = (
+                    _filtered(select(column, total), query).where(column.is_not(None)).group_by(column)
+                )
                 return {key: count for key, count in connection.execute(statement).tuples()}
 
             by_module = counts(anomalies.c.module)
@@ -152,7 +158,9 @@ class SqlAnomalyRepository:
         require_naive(start, "start")
         seconds = int(step.total_seconds())
         if seconds < 1 or buckets < 1:
-            raise InvalidInputError("a histogram needs a step of at least a second and one bucket", field="step")
+            raise InvalidInputError(
+                "a histogram needs a step of at least a second and one bucket", field="step"
+            )
         end = start + step * buckets
         bucket = self._bucket_expression(start, seconds)
         statement = (
