@@ -169,6 +169,7 @@ class InMemoryAnomalyRepository:
     def _matches(anomaly: Anomaly, query: AnomalyQuery) -> bool:
         return (
             (query.module is None or anomaly.module == query.module)
+            and (query.modules is None or anomaly.module in query.modules)
             and (query.source is None or anomaly.source == query.source)
             and (query.since is None or anomaly.window_end >= query.since)
             and (query.until is None or anomaly.window_end < query.until)

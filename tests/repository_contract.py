@@ -278,12 +278,15 @@ def check_tally_counts_every_match_by_module_severity_and_top_feature(repository
     assert set(empty.by_severity.values()) == {0}
 
 
-def check_severity_set_filter_in_find(repository: AnomalyRepository) -> None:
+def check_severity_and_module_set_filters_in_find(repository: AnomalyRepository) -> None:
     batch = _aggregation_store(repository)
     low_or_critical = frozenset({Severity.LOW, Severity.CRITICAL})
     found = _all(repository, severities=low_or_critical)
     assert found == _newest_first([a for a in batch if a.severity in low_or_critical])
     assert len(found) == 3
+    two_modules = _all(repository, modules=frozenset({Module.MACHINE, Module.CYBER}))
+    assert two_modules == _newest_first([a for a in batch if a.module is not Module.ENERGY])
+    assert _all(repository, modules=frozenset()) == []
 
 
 def check_top_orders_with_newest_first_as_tie_break(repository: AnomalyRepository) -> None:
@@ -330,7 +333,7 @@ CONTRACT: list[Callable[[AnomalyRepository], None]] = [
     check_scores_are_idempotent_and_oldest_first,
     check_scores_batch_with_a_bad_point_stores_nothing,
     check_tally_counts_every_match_by_module_severity_and_top_feature,
-    check_severity_set_filter_in_find,
+    check_severity_and_module_set_filters_in_find,
     check_top_orders_with_newest_first_as_tie_break,
     check_histogram_counts_per_half_open_bucket,
 ]

@@ -102,6 +102,8 @@ class ModelRegistry(Protocol):
 @dataclass(frozen=True)
 class AnomalyQuery:
     module: Module | None = None
+    modules: frozenset[Module] | None = None
+    """Only anomalies of one of these modules ("energy and cyber"); None: any."""
     since: datetime | None = None
     until: datetime | None = None
     min_severity: Severity | None = None

@@ -228,6 +228,8 @@ def _filtered(statement: Select[Any], query: AnomalyQuery) -> Select[Any]:
     """`statement` narrowed to the anomalies matching the query's filters (not its cursor or limit)."""
     if query.module is not None:
         statement = statement.where(anomalies.c.module == query.module.value)
+    if query.modules is not None:
+        statement = statement.where(anomalies.c.module.in_(sorted(m.value for m in query.modules)))
     if query.source is not None:
         statement = statement.where(anomalies.c.source == query.source)
     if query.since is not None:

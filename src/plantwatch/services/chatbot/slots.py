@@ -387,13 +387,17 @@ _DATE_WORD = re.compile(r"\d|\b" + _MONTH_NAMES.removesuffix(r"\.?") + r"\b")
 
 
 def _between(match: re.Match[str], now: datetime) -> TimeRange | None:
-    """"between X and Y", "from X to Y": X's start up to Y (a time of day: up to that minute; a day, month or
+    """ "between X and Y", "from X to Y": X's start up to Y (a time of day: up to that minute; a day, month or
     year: up to its end). A bare time of day takes the other end's day."""
     first_text, second_text = match.group(1), match.group(2)
     if not (_DATE_WORD.search(first_text) and _DATE_WORD.search(second_text)):
         return None  # "between this week and last week" is two periods to compare, not one range
     year = _YEAR_IN.search(second_text)
-    if year is not None and _YEAR_IN.search(first_text) is None and not re.search(r"\d{1,2}:\d{2}", first_text):
+    if (
+        year is not None
+        and _YEAR_IN.search(first_text) is None
+        and not re.search(r"\d{1,2}:\d{2}", first_text)
+    ):
         first_text = f"{first_text} {year.group(1)}"
     first, second = parse_moment(first_text, now), parse_moment(second_text, now)
     if first is None or second is None:
@@ -460,7 +464,17 @@ _FUTURE = re.compile(
     r"\b(tomorrow|next\s+(week|month|year|hour|day|" + "|".join(_WEEKDAYS) + r")"
     r"|in the (next|coming)\s+\w+|will (there|it|we)\b|upcoming|forecast|predict\w*)"
 )
-_COUNT_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+_COUNT_WORDS = {
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+}
 _LIMIT_N = r"(\d{1,3}|" + "|".join(_COUNT_WORDS) + r")"
 _RANKED = r"(?:last|latest|most recent|newest|recent|first|earliest|oldest|top|highest|lowest|biggest|largest|smallest|worst)"
 _LIMIT = re.compile(rf"\b{_RANKED}\s+{_LIMIT_N}\b|\b{_LIMIT_N}\s+{_RANKED}\b")

@@ -36,8 +36,7 @@ _KEEP = set(
     "higher low lower rate rates count counts order ordered other others state status plant plants period "
     "periods range ranges minus points point second seconds moment number numbers months machined "
     "day hour any all and the for are was how who why new old top one two six ten big did does has had "
-    "its not now yet per via off out own get got let may can say see set use way few far ask"
-    .split()
+    "its not now yet per via off out own get got let may can say see set use way few far ask".split()
 )
 _WORD = re.compile(r"\b[A-Za-z][A-Za-z_]{2,}\b")
 # A repair must be this similar (0-100, rapidfuzz's normalised Indel similarity).
