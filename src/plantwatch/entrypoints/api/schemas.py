@@ -251,3 +251,11 @@ class ChatAnswer(BaseModel):
         description="Structured data to draw: counts per module and severity, top features, a timeline."
     )
     rephrased: bool = Field(description="Whether the configured LLM reworded the template answer.")
+    interpretation: str = Field(
+        default="",
+        description="How the question was read (operation, modules, period, severities, sensors), so a "
+        "misunderstanding is visible.",
+    )
+    query: dict[str, Any] = Field(
+        default_factory=dict, description="The typed query the answer ran, as plain values."
+    )

@@ -825,7 +825,7 @@ def help_reply(query: Query, store: Store, reason: str | None = None) -> Answer:
     text = (
         f"{opener} Ask me about: "
         + "; ".join(CAPABILITIES.values())
-        + ". Name a module (energy, machine, cyber), a period (last 24 h, today, yesterday, this week,"
+        + ". Name a module (energy, machine, cyber), a period (the last hour, today, yesterday, this week,"
         + " since Monday, in March, between two times)"
         + " or a sensor. For example: "
         + " / ".join(f'"{e}"' for e in examples[:4])
