@@ -162,10 +162,16 @@ _SEVERITY_WORDS: tuple[tuple[Severity, re.Pattern[str]], ...] = (
 _EXACTLY = re.compile(r"\b(only|exactly|just|strictly)\s+(?:the\s+)?$")
 
 
+_ONLY_ONE = re.compile(rf"\b(?:only|exactly|just|strictly)\s+(?:the\s+)?({_SEVERITY_NAMES})\b")
+
+
 def parse_severities(text: str) -> frozenset[Severity]:
     listed = _SEVERITY_LIST.search(text)
     if listed is not None:
         return frozenset(Severity(word) for word in re.findall(_SEVERITY_NAMES, listed.group(0)))
+    only = _ONLY_ONE.search(text)
+    if only is not None:
+        return frozenset({Severity(only.group(1))})
     for severity, pattern in _SEVERITY_WORDS:
         match = pattern.search(text)
         if match is not None:
@@ -442,7 +448,8 @@ _ENDPOINT = r"([\w:/.\- ]{1,40}?)"
 _RANGE_PATTERNS: tuple[tuple[str, RangeBuilder], ...] = (
     (
         rf"\b(?:between|from)\s+{_ENDPOINT}\s+(?:and|to|until|till|through|-|–)\s+{_ENDPOINT}"
-        r"\s*(?=$|[?!;,]|\.(?:\s|$)|\b(?:in|for|with|at|involving)\b(?!\s*\d))",
+        r"\s*(?=$|[?!;,]|\.(?:\s|$)|\b(?:in|for|with|at|involving|are|is|were|was|had|have|by|than|compared)\b"
+        r"(?!\s*\d))",
         _between,
     ),
     (rf"\b(since\s+)?{_ISO_DATE}(?:\b|t(?=\d))", _iso_date),

@@ -10,12 +10,13 @@ import re
 from collections.abc import Iterable
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 # The words the parser's patterns are written with: time words, module words, severities and the operation
 # keywords the intent rules look for.
 DOMAIN_WORDS = (
     "yesterday today tonight tomorrow morning afternoon evening night week weeks month months year years "
-    "hour hours minute minutes days since between until before after ago previous latest earliest recent "
+    "hour hours minute minutes days since between until before after ago previous latest earliest recent oldest newest "
     "monday tuesday wednesday thursday friday saturday sunday "
     "january february march april june july august september october november december "
     "energy machine machines cyber security network attack attacks intrusion "
@@ -36,11 +37,12 @@ _KEEP = set(
     "higher low lower rate rates count counts order ordered other others state status plant plants period "
     "periods range ranges minus points point second seconds moment number numbers months machined "
     "day hour any all and the for are was how who why new old top one two six ten big did does has had "
-    "its not now yet per via off out own get got let may can say see set use way few far ask".split()
+    "its not now yet per via off out own get got let may can say see set use way few far ask near".split()
 )
 _WORD = re.compile(r"\b[A-Za-z][A-Za-z_]{2,}\b")
 # A repair must be this similar (0-100, rapidfuzz's normalised Indel similarity).
 MIN_SIMILARITY = 85.0
+MIN_SIMILARITY_LONG = 80.0
 
 
 class SpellingRepair:
@@ -50,6 +52,9 @@ class SpellingRepair:
         names = (word.lower() for word in extra if len(word) >= 4 and not any(c.isdigit() for c in word))
         self.vocabulary = sorted({*DOMAIN_WORDS, *names})
         self._known = set(self.vocabulary) | _KEEP
+        self._by_letters: dict[str, list[str]] = {}
+        for known in self.vocabulary:
+            self._by_letters.setdefault("".join(sorted(known)), []).append(known)
         self._cache: dict[str, str] = {}
 
     def repair(self, text: str) -> str:
@@ -61,7 +66,18 @@ class SpellingRepair:
         if word in self._known:
             return written
         if word not in self._cache:
-            best = process.extractOne(word, self.vocabulary, scorer=fuzz.ratio, score_cutoff=MIN_SIMILARITY)
+            # Longer words stay recognisable with two letters swapped ("eneryg" is 83 % "energy").
+            cutoff = MIN_SIMILARITY if len(word) < 6 else MIN_SIMILARITY_LONG
+            best = process.extractOne(word, self.vocabulary, scorer=fuzz.ratio, score_cutoff=cutoff)
+            if best is None:
+                # Two neighbouring letters swapped ("cbyer") costs short words too much similarity: accept
+                # exactly that edit.
+                swapped = [
+                    known
+                    for known in self._by_letters.get("".join(sorted(word)), [])
+                    if OSA.distance(word, known) == 1
+                ]
+                best = (swapped[0], 100.0, 0) if len(swapped) == 1 else None
             if len(self._cache) > 10_000:  # bounded: questions are user input
                 self._cache.clear()
             self._cache[word] = best[0] if best is not None else ""
