@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.chatbot.evaluation import load_conversations, run_evaluation
 from tests.chatbot.fixture_store import FEATURE_NAMES, NOW, build_anomalies, build_store
 from tests.chatbot.generator import HELD_BACK, TUNING, build_generated_anomalies, check_reply, generate
+from tests.fakes import InMemoryAnomalyRepository
 
 from plantwatch.domain.anomaly import Anomaly
 from plantwatch.domain.ports import AnomalyRepository
@@ -31,7 +32,6 @@ from plantwatch.services.chatbot import (
     IntentClassifier,
     RuleBasedIntentClassifier,
 )
-from tests.fakes import InMemoryAnomalyRepository
 
 TARGET_HAND_WRITTEN = 0.95
 TARGET_HELD_BACK = 0.98
@@ -95,7 +95,9 @@ def main() -> int:
         outcomes = list(run_evaluation(chatbot, hand_store, fixture, conversations))
         latencies.extend(o.seconds for o in outcomes)
         results["hand-written"] = (sum(o.correct for o in outcomes), len(outcomes))
-        wrong["hand-written"] = [f"{o.question!r}: {'; '.join(o.problems)}" for o in outcomes if not o.correct]
+        wrong["hand-written"] = [
+            f"{o.question!r}: {'; '.join(o.problems)}" for o in outcomes if not o.correct
+        ]
         for split in (TUNING, HELD_BACK):
             right, total, misses = 0, 0, []
             for question in (q for q in questions if q.split == split):

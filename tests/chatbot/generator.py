@@ -51,7 +51,9 @@ def build_generated_anomalies(seed: int = 14, per_module: int = 150) -> list[Ano
         minutes += [span_minutes - rng.randrange(14 * 24 * 60) - 1 for _ in range(40)]
         for minute in minutes:
             end = FIRST_DAY + timedelta(minutes=minute)
-            score = round(threshold * rng.choice([1.05, 1.1, 1.4, 1.7, 2.2, 3.0, 4.5, 6.0]) * rng.uniform(1, 1.1), 4)
+            score = round(
+                threshold * rng.choice([1.05, 1.1, 1.4, 1.7, 2.2, 3.0, 4.5, 6.0]) * rng.uniform(1, 1.1), 4
+            )
             causes = rng.sample(features, k=rng.randint(1, 3))
             anomaly = Anomaly(
                 module=module,
@@ -61,7 +63,8 @@ def build_generated_anomalies(seed: int = 14, per_module: int = 150) -> list[Ano
                 score=score,
                 threshold=threshold,
                 root_cause=tuple(
-                    FeatureContribution(f, round(8.0 / (rank + 1), 2), 1.0, 0.5) for rank, f in enumerate(causes)
+                    FeatureContribution(f, round(8.0 / (rank + 1), 2), 1.0, 0.5)
+                    for rank, f in enumerate(causes)
                 ),
                 model_name="pca",
                 model_version="v1",
@@ -79,7 +82,7 @@ def build_generated_store() -> tuple[InMemoryAnomalyRepository, list[Anomaly]]:
     return repository, anomalies
 
 
-# --- the grammar's pieces -------------------------------------------------------------------------------------
+# --- the grammar's pieces ---------------------------------------------------------------------------------
 
 _MIDNIGHT = datetime.combine(NOW.date(), time(0))
 _MONDAY = _MIDNIGHT - timedelta(days=NOW.weekday())
@@ -191,10 +194,32 @@ _OPERATION_INTENT = {
     "compare_modules": "compare_modules",
     "top_cause": "top_root_cause",
 }
-_TYPO_TARGETS = (
-    "anomalies anomaly alerts yesterday february january compare critical highest lowest maximum minimum "
-    "percentage proportion earliest energy machine cyber severity recent oldest sensor"
-).split()
+_TYPO_TARGETS = frozenset(
+    [
+        "anomalies",
+        "anomaly",
+        "alerts",
+        "yesterday",
+        "february",
+        "january",
+        "compare",
+        "critical",
+        "highest",
+        "lowest",
+        "maximum",
+        "minimum",
+        "percentage",
+        "proportion",
+        "earliest",
+        "energy",
+        "machine",
+        "cyber",
+        "severity",
+        "recent",
+        "oldest",
+        "sensor",
+    ]
+)
 
 
 def _typo(text: str, rng: random.Random) -> str | None:
@@ -215,7 +240,7 @@ def _typo(text: str, rng: random.Random) -> str | None:
     return " ".join(words)
 
 
-# --- the oracle: plain filtering of the anomaly list ----------------------------------------------------------
+# --- the oracle: plain filtering of the anomaly list -------------------------------------------------------
 
 
 def _select(
@@ -328,7 +353,14 @@ def generate(anomalies: list[Anomaly], count: int = 1000, seed: int = 1400) -> l
         if module is not None and "{mod}" not in template and "{adj}" not in template:
             modules = []
         text = template.format(
-            sev=severity_phrase, mod=mod, adj=adj, time=time_phrase, n=n, subset=subset, m1=m1.value, m2=m2.value
+            sev=severity_phrase,
+            mod=mod,
+            adj=adj,
+            time=time_phrase,
+            n=n,
+            subset=subset,
+            m1=m1.value,
+            m2=m2.value,
         )
         text = " ".join(text.split()).replace(" ?", "?")
         if rng.random() < 0.25:
@@ -347,7 +379,9 @@ def generate(anomalies: list[Anomaly], count: int = 1000, seed: int = 1400) -> l
     return list(seen.values())
 
 
-def check_reply(question: GeneratedQuestion, intent: str, facts: dict[str, Any], cited: list[str]) -> list[str]:
+def check_reply(
+    question: GeneratedQuestion, intent: str, facts: dict[str, Any], cited: list[str]
+) -> list[str]:
     """What is wrong with a reply to a generated question; empty when it is right."""
     if intent != question.operation:
         return [f"intent {intent!r}, expected {question.operation!r}"]

@@ -35,18 +35,14 @@ def build_replay_anomalies() -> list[Anomaly]:
     anomalies = []
     start = datetime(2015, 12, 28, 10, 16, 50)
     for i in range(41):
-        severity = (
-            Severity.CRITICAL if i % 3 == 0 else Severity.HIGH if i % 2 == 0 else Severity.MEDIUM
-        )
+        severity = Severity.CRITICAL if i % 3 == 0 else Severity.HIGH if i % 2 == 0 else Severity.MEDIUM
         anomalies.append(_anomaly(Module.CYBER, start + timedelta(seconds=2 * i), severity, "LIT101"))
     for i in range(5):
         anomalies.append(
             _anomaly(Module.CYBER, datetime(2015, 12, 22, 9) + timedelta(hours=i), Severity.LOW, "P101")
         )
     for day in range(10):
-        anomalies.append(
-            _anomaly(Module.ENERGY, datetime(2018, 3, 1 + day, 12), Severity.HIGH, "usage_kwh")
-        )
+        anomalies.append(_anomaly(Module.ENERGY, datetime(2018, 3, 1 + day, 12), Severity.HIGH, "usage_kwh"))
     return anomalies
 
 

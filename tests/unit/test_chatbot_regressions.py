@@ -103,7 +103,9 @@ def test_an_explicit_clock_range_is_counted_not_the_whole_day() -> None:
         and start <= a.window_end < end
         and a.severity in (Severity.HIGH, Severity.CRITICAL)
     ]
-    reply = ask(repository, "How many high or critical cyber anomalies between 10:17 and 10:18 on 2015-12-28?")
+    reply = ask(
+        repository, "How many high or critical cyber anomalies between 10:17 and 10:18 on 2015-12-28?"
+    )
     assert reply.facts["count"] == len(serious)
     assert (reply.facts["since"], reply.facts["until"]) == (start.isoformat(), end.isoformat())
     assert "2015-12-28 10:17" in reply.interpretation

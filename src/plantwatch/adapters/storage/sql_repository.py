@@ -3,7 +3,7 @@
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, Unpack
 
 from sqlalchemy import (
     Connection,
@@ -37,6 +37,10 @@ from plantwatch.domain.anomaly import Anomaly, FeatureContribution, ScorePoint, 
 from plantwatch.domain.errors import InvalidInputError, NotFoundError
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyOrder, AnomalyPage, AnomalyQuery, AnomalyTally
+
+
+# Any select statement, whatever its columns: the filters keep its type.
+SelectT = TypeVar("SelectT", bound=Select[Unpack[tuple[Any, ...]]])
 
 
 class SqlAnomalyRepository:
@@ -181,10 +185,10 @@ class SqlAnomalyRepository:
             return func.floor(elapsed / seconds)
         # SQLite: whole seconds since the epoch; flooring them first gives the same bucket for whole-second
         # starts and steps.
-        elapsed = cast(func.strftime("%s", anomalies.c.window_end), Integer) - int(
+        since_start = cast(func.strftime("%s", anomalies.c.window_end), Integer) - int(
             (start - datetime(1970, 1, 1)).total_seconds()
         )
-        return elapsed // seconds
+        return since_start // seconds
 
     def add_scores(self, points: Sequence[ScorePoint]) -> int:
         check_score_points(points)
@@ -224,7 +228,7 @@ class SqlAnomalyRepository:
             ]
 
 
-def _filtered(statement: Select[Any], query: AnomalyQuery) -> Select[Any]:
+def _filtered(statement: SelectT, query: AnomalyQuery) -> SelectT:
     """`statement` narrowed to the anomalies matching the query's filters (not its cursor or limit)."""
     if query.module is not None:
         statement = statement.where(anomalies.c.module == query.module.value)

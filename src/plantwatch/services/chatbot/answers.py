@@ -31,7 +31,6 @@ from plantwatch.services.chatbot.facts import (
     ModuleSummary,
     NotExplained,
     NothingFound,
-    RangeFacts,
     RankedCause,
     RankedFacts,
     ShareFacts,
@@ -500,7 +499,8 @@ def compare_periods(query: Query, store: Store) -> Answer:
         text += f" By module: {_module_breakdown(a) or 'none'} versus {_module_breakdown(b) or 'none'}."
     causes_a, causes_b = _ranked_causes(a), _ranked_causes(b)
     if causes_a or causes_b:
-        text += f" Main root causes: {_causes_words(causes_a) or 'none'} versus {_causes_words(causes_b) or 'none'}."
+        words_a, words_b = _causes_words(causes_a) or "none", _causes_words(causes_b) or "none"
+        text += f" Main root causes: {words_a} versus {words_b}."
     facts = ComparePeriodsFacts(
         module=_module_fact(query),
         period_a=first.label,

@@ -40,9 +40,6 @@ _ONLY_A_PICK = re.compile(
 )
 # Below this, an intent guess on a follow-up is weaker than the conversation's own intent.
 _OWN_INTENT_CONFIDENCE = 0.85
-# Below this, a model-only intent for a question that names nothing the plant has (no module, sensor,
-# severity, time or id) is a guess: the chatbot says what it can answer instead.
-_BARE_GUESS_CONFIDENCE = 0.6
 # Operations that compare: two modules named turn "compare" into comparing modules.
 _COMPARES = (Intent.COMPARE_PERIODS, Intent.COMPARE_MODULES)
 
@@ -143,7 +140,7 @@ class ChatbotService:
             slots = replace(slots, time_ranges=own.time_ranges, at_date=own.at_date)
             if previous is not None and not own.time_ranges:
                 slots = replace(slots, time_ranges=previous.slots.time_ranges)
-        query = Query(self._operation(intent, confidence, slots), slots, now, anchored)
+        query = Query(self._operation(intent, slots), slots, now, anchored)
         store = Store(repository, self.parser.feature_modules, self.cite_cap, self.shown)
         answer = self._run(query, store, confidence)
         text_out, rephrased = self._rephrase(question, answer)
@@ -172,7 +169,7 @@ class ChatbotService:
         return HANDLERS[query.operation](query, store)
 
     @staticmethod
-    def _operation(intent: Intent, confidence: float, slots: Slots) -> Intent:
+    def _operation(intent: Intent, slots: Slots) -> Intent:
         """The operation the query runs: the intent, refined by what the question names."""
         if slots.future:
             return Intent.UNKNOWN
@@ -180,9 +177,6 @@ class ChatbotService:
             return Intent.COMPARE_MODULES
         if intent is Intent.COMPARE_MODULES and len(slots.time_ranges) >= 2:
             return Intent.COMPARE_PERIODS
-        if confidence < _BARE_GUESS_CONFIDENCE and intent not in (Intent.HELP, Intent.UNKNOWN):
-            if not _names_plant_things(slots):
-                return Intent.UNKNOWN
         return intent
 
     def _clock_now(self) -> datetime:

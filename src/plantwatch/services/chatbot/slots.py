@@ -60,7 +60,7 @@ class Slots:
     at_date: date | None = None
     features: tuple[str, ...] = ()
     severities: frozenset[Severity] = frozenset()
-    """The severities asked for; empty: any. "high" means high or worse, "high or medium" exactly those two."""
+    """The severities asked for; empty: any. "high" means high or worse, "high or medium" exactly those."""
     anomaly_id: str | None = None
     ordinal: int | None = None
     """0-based position in the previous answer's list ("the second one" is 1)."""
@@ -483,7 +483,10 @@ _COUNT_WORDS = {
     "ten": 10,
 }
 _LIMIT_N = r"(\d{1,3}|" + "|".join(_COUNT_WORDS) + r")"
-_RANKED = r"(?:last|latest|most recent|newest|recent|first|earliest|oldest|top|highest|lowest|biggest|largest|smallest|worst)"
+_RANKED = (
+    r"(?:last|latest|most recent|newest|recent|first|earliest|oldest|top|highest|lowest|biggest|largest"
+    r"|smallest|worst)"
+)
 _LIMIT = re.compile(rf"\b{_RANKED}\s+{_LIMIT_N}\b|\b{_LIMIT_N}\s+{_RANKED}\b")
 
 

@@ -1,5 +1,5 @@
-"""Typo repair before parsing: a misspelt domain word ("yesterdy", "machin", "critcal", "vibraton") becomes the
-word the parser knows, by rapidfuzz similarity against a closed vocabulary.
+"""Typo repair before parsing: a misspelt domain word ("yesterdy", "machin", "critcal", "cbyer") becomes
+the word the parser knows, by rapidfuzz similarity against a closed vocabulary.
 
 Only words that are not already known English words are candidates, only close matches are taken (so "were"
 never becomes "week" and "hours" never "house"), and words with digits are left alone: P103 is a tag of its
@@ -14,9 +14,16 @@ from rapidfuzz.distance import OSA
 
 # The words the parser's patterns are written with: time words, module words, severities and the operation
 # keywords the intent rules look for.
-DOMAIN_WORDS = (
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+DOMAIN_WORDS = _words(
     "yesterday today tonight tomorrow morning afternoon evening night week weeks month months year years "
-    "hour hours minute minutes days since between until before after ago previous latest earliest recent oldest newest "
+    "hour hours minute minutes days since between until before after ago previous latest earliest recent "
+    "oldest newest "
     "monday tuesday wednesday thursday friday saturday sunday "
     "january february march april june july august september october november december "
     "energy machine machines cyber security network attack attacks intrusion "
@@ -25,19 +32,21 @@ DOMAIN_WORDS = (
     "compare comparison versus highest lowest maximum minimum average share percentage proportion "
     "percent trend trending increasing decreasing rising falling summary overview explain sensor sensors "
     "feature features cause causes culprit involved first second third"
-).split()
+)
 
 # Correct English words that sit close to a domain word: never "repaired".
 _KEEP = set(
-    "were where week weak with what when which there their these those those house mouth most must more "
-    "many much made make mean means show shown same some time times than then them they this that have "
-    "last least list lists late later about above after again among another anything around because "
-    "being below both could each even every from into just like only other over same should such take "
-    "tell under very want well will would your given level levels value values total score scores high "
-    "higher low lower rate rates count counts order ordered other others state status plant plants period "
-    "periods range ranges minus points point second seconds moment number numbers months machined "
-    "day hour any all and the for are was how who why new old top one two six ten big did does has had "
-    "its not now yet per via off out own get got let may can say see set use way few far ask near".split()
+    _words(
+        "were where week weak with what when which there their these those those house mouth most must more "
+        "many much made make mean means show shown same some time times than then them they this that have "
+        "last least list lists late later about above after again among another anything around because "
+        "being below both could each even every from into just like only other over same should such take "
+        "tell under very want well will would your given level levels value values total score scores high "
+        "higher low lower rate rates count counts order ordered other others state status plant plants "
+        "period periods range ranges minus points point second seconds moment number numbers months machined "
+        "day hour any all and the for are was how who why new old top one two six ten big did does has had "
+        "its not now yet per via off out own get got let may can say see set use way few far ask near"
+    )
 )
 _WORD = re.compile(r"\b[A-Za-z][A-Za-z_]{2,}\b")
 # A repair must be this similar (0-100, rapidfuzz's normalised Indel similarity).
@@ -58,7 +67,7 @@ class SpellingRepair:
         self._cache: dict[str, str] = {}
 
     def repair(self, text: str) -> str:
-        """`text` with each misspelt domain word replaced (in lower case); everything else is kept as it is."""
+        """`text` with each misspelt domain word replaced (in lower case); everything else kept as it is."""
         return _WORD.sub(lambda match: self._word(match.group(0)), text)
 
     def _word(self, written: str) -> str:
