@@ -191,3 +191,21 @@ def test_the_time_anchor_is_per_module() -> None:
     assert reply.query["now"] == anchor.isoformat()
     energy = ask(repository, "how many energy anomalies in the last 24 hours", anchor=TimeAnchor.LATEST)
     assert energy.facts["count"] == 1  # the energy data ends in 2018: its own last day
+
+
+def test_follow_ups_why_then_another_period_then_another_module(store: Store) -> None:
+    repository, fixture = store
+    bot = ChatbotService(RuleBasedIntentClassifier(), FEATURE_NAMES, clock=lambda: NOW)
+    first = bot.answer(repository, "how many critical anomalies today")
+    why = bot.answer(repository, "why?", first.conversation_id)
+    assert why.intent is Intent.EXPLAIN_ANOMALY
+    assert why.facts["anomaly_id"] == first.anomalies[0].id
+    midnight = datetime.combine(NOW.date(), datetime.min.time())
+    monday = midnight - timedelta(days=NOW.weekday())
+    last_week = [a for a in fixture.values() if monday - timedelta(days=7) <= a.window_end < monday]
+    again = bot.answer(repository, "what about last week?", first.conversation_id)
+    assert again.intent is Intent.LIST_ANOMALIES
+    assert again.facts["count"] == sum(a.severity is Severity.CRITICAL for a in last_week)
+    machine = bot.answer(repository, "and in machine?", first.conversation_id)
+    assert machine.facts["module"] == "machine"
+    assert machine.facts["since"] == (monday - timedelta(days=7)).isoformat()

@@ -553,7 +553,7 @@ def compare_modules(query: Query, store: Store) -> Answer:
     if most_count == 0:
         text += " None of them has any."
     elif len(most) > 1:
-        text += f" {' and '.join(most)} tie with the most, {most_count} each."
+        text += f" {', '.join(most)} tie with the most, {most_count} each."
     else:
         text += f" {most[0]} has the most."
     facts = CompareModulesFacts(
@@ -684,15 +684,15 @@ def share(query: Query, store: Store) -> Answer:
     if query.severities:
         whole = query.store_query(time_range, severities=frozenset())
         part = query.store_query(time_range)
-        subset = f"{severity_words(query.severities)} severity"
+        subset = f"are {severity_words(query.severities)} severity"
     elif query.features:
         whole = query.store_query(time_range, severities=frozenset())
         part = query.store_query(time_range, feature=query.feature, severities=frozenset())
-        subset = f"involving {query.feature}"
+        subset = f"involve {query.feature}"
     elif len(query.modules) == 1:
         whole = query.with_slots(modules=()).store_query(time_range)
         part = query.store_query(time_range)
-        subset = f"in {query.modules[0].value}"
+        subset = f"are in {query.modules[0].value}"
         query = query.with_slots(modules=())
     else:
         examples = [
@@ -711,7 +711,7 @@ def share(query: Query, store: Store) -> Answer:
     count = store.repository.tally(part).total
     pct = round(100 * count / total, 1)
     text = (
-        f"{pct}% of the {total} {_noun(total)} in {query.scope_words()} {_period(time_range)} are {subset}: "
+        f"{pct}% of the {total} {_noun(total)} in {query.scope_words()} {_period(time_range)} {subset}: "
         f"{count} of {total}."
     )
     facts = ShareFacts(

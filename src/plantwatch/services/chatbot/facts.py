@@ -241,7 +241,7 @@ class ShareFacts(RangeFacts):
     total: int
     share_pct: float | None
     subset: str
-    """What the part is: a severity set, a sensor or a module."""
+    """What the part is: 'are high or critical severity', 'involve P101', 'are in cyber'."""
 
 
 @dataclass(kw_only=True)

@@ -146,7 +146,12 @@ class ChatbotService:
         text_out, rephrased = self._rephrase(question, answer)
         if query.operation not in (Intent.HELP, Intent.UNKNOWN):
             text_out += f" (Read as: {query.describe()}.)"
-        self.memory.remember(conversation_id, Turn(query.operation, slots, tuple(a.id for a in answer.shown)))
+        topic = query.operation
+        if topic is Intent.EXPLAIN_ANOMALY and previous is not None:
+            topic = previous.topic or previous.intent
+        self.memory.remember(
+            conversation_id, Turn(query.operation, slots, tuple(a.id for a in answer.shown), topic)
+        )
         return ChatReply(
             conversation_id=conversation_id,
             intent=query.operation,
@@ -209,15 +214,21 @@ class ChatbotService:
                 len(previous.listed_ids) - 1 if picks.group(4).lower() == "last" else slots.ordinal or 0
             )
             chosen = previous.listed_ids[min(position, len(previous.listed_ids) - 1)]
-            return Intent.EXPLAIN_ANOMALY, replace(slots, anomaly_id=chosen)
+            return Intent.EXPLAIN_ANOMALY, replace(slots.over(previous.slots), anomaly_id=chosen)
         if intent is Intent.EXPLAIN_ANOMALY and slots.at_time is None and slots.anomaly_id is None:
             # "why?", "explain the second one": the anomaly is one the previous answer showed.
             if previous.listed_ids and (refers_back or continues or slots.is_empty()):
                 position = min(slots.ordinal or 0, len(previous.listed_ids) - 1)
-                return intent, replace(slots, anomaly_id=previous.listed_ids[position])
+                # the conversation's scope stays for the follow-ups after this one
+                return intent, replace(slots.over(previous.slots), anomaly_id=previous.listed_ids[position])
             return intent, slots
         if intent is Intent.HELP:
             return intent, slots
+        if previous.intent is Intent.EXPLAIN_ANOMALY and previous.topic not in (None, Intent.EXPLAIN_ANOMALY):
+            # "why?" then "what about last week?": back to what was asked before the explanation
+            previous = replace(
+                previous, intent=previous.topic, slots=replace(previous.slots, anomaly_id=None)
+            )
         if intent is Intent.UNKNOWN and not slots.is_empty() and not slots.future:
             return previous.intent, slots.over(previous.slots)
         if continues or (refers_back and intent is not Intent.UNKNOWN):
