@@ -228,7 +228,7 @@ class ChatQuery(BaseModel):
         min_length=1,
         max_length=64,
         pattern=r"^[A-Za-z0-9_.:-]+$",
-        description="From a previous answer, so follow-up questions ('and yesterday?') keep its context.",
+        description="From a previous answer, so follow-up questions ('and yesterday?') build on it.",
     )
 
     @field_validator("question")
