@@ -209,3 +209,20 @@ def test_follow_ups_why_then_another_period_then_another_module(store: Store) ->
     machine = bot.answer(repository, "and in machine?", first.conversation_id)
     assert machine.facts["module"] == "machine"
     assert machine.facts["since"] == (monday - timedelta(days=7)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("question", "unread"),
+    [
+        ("how many anomalies on 2024-13-45", "2024-13-45"),
+        ("explain the anomaly at 25:10", "25:10"),
+        ("how many anomalies on march 45", "march 45"),
+    ],
+)
+def test_a_time_it_cannot_read_is_said_not_dropped(store: Store, question: str, unread: str) -> None:
+    """Counting the whole store for an unreadable date would answer another question."""
+    reply = ask(store[0], question)
+    assert reply.intent is Intent.UNKNOWN
+    assert reply.facts["reason"] == "unsure"
+    assert unread in reply.answer
+    assert reply.cited_anomaly_ids == []

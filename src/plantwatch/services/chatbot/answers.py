@@ -819,8 +819,10 @@ _REASONS = {
 }
 
 
-def help_reply(query: Query, store: Store, reason: str | None = None) -> Answer:
+def help_reply(query: Query, store: Store, reason: str | None = None, unread: str | None = None) -> Answer:
     opener = _REASONS[reason] if reason else "I answer questions about the anomalies plantwatch has detected."
+    if unread is not None:
+        opener = f"I could not read the time in {unread!r}, so I will not guess a figure."
     examples = [INTENT_EXAMPLES[intent][0] for intent in CAPABILITIES]
     text = (
         f"{opener} Ask me about: "

@@ -169,6 +169,8 @@ class ChatbotService:
     def _run(self, query: Query, store: Store, confidence: float) -> Answer:
         if query.slots.future:
             return help_reply(replace(query, operation=Intent.UNKNOWN), store, "future")
+        if query.slots.unread_time is not None:
+            return help_reply(query, store, "unsure", unread=query.slots.unread_time)
         if query.operation is Intent.UNKNOWN and confidence > 0:
             return help_reply(query, store, "unsure" if _names_plant_things(query.slots) else "out_of_scope")
         return HANDLERS[query.operation](query, store)
@@ -176,7 +178,7 @@ class ChatbotService:
     @staticmethod
     def _operation(intent: Intent, slots: Slots) -> Intent:
         """The operation the query runs: the intent, refined by what the question names."""
-        if slots.future:
+        if slots.future or slots.unread_time is not None:
             return Intent.UNKNOWN
         if intent in _COMPARES and len(slots.modules) >= 2 and len(slots.time_ranges) < 2:
             return Intent.COMPARE_MODULES

@@ -68,6 +68,9 @@ class Slots:
     """How many anomalies a "last 3" / "top 5" asks for."""
     future: bool = False
     """The question names a time that has not come yet ("tomorrow", "next week")."""
+    unread_time: str | None = None
+    """A time phrase the parser could not read ("2024-13-45", "at 25:10"): answering without it would
+    answer another question."""
 
     @property
     def min_severity(self) -> Severity | None:
@@ -104,7 +107,7 @@ class Slots:
         if self.time_ranges and self.at_time is None:
             # A new period replaces the old point in time, or the old time of day would still narrow it.
             merged = replace(merged, at_time=None, at_date=None)
-        return replace(merged, future=self.future)
+        return replace(merged, future=self.future, unread_time=self.unread_time)
 
 
 def at_least(severity: Severity) -> frozenset[Severity]:
@@ -463,7 +466,12 @@ _RANGE_PATTERNS: tuple[tuple[str, RangeBuilder], ...] = (
         _named_period,
     ),
     (r"\b(on|last|this)?\s*(" + "|".join(_WEEKDAYS) + r")\b", _weekday),
-    (rf"\b(in|during|for|over|of|since|throughout|whole)?\s*{_MONTH_NAMES}(?:\s+(\d{{4}}))?\b", _named_month),
+    (
+        # not "March 45": a day that is no date is left for the unread-time check
+        rf"\b(in|during|for|over|of|since|throughout|whole)?\s*{_MONTH_NAMES}(?!\s+\d{{1,2}}(?:st|nd|rd|th)?\b)"
+        r"(?:\s+(\d{4}))?\b",
+        _named_month,
+    ),
     (r"\b(in|during|for|of|since|throughout)\s+(\d{4})\b", _named_year),
 )
 
@@ -488,6 +496,14 @@ _RANKED = (
     r"|smallest|worst)"
 )
 _LIMIT = re.compile(rf"\b{_RANKED}\s+{_LIMIT_N}\b|\b{_LIMIT_N}\s+{_RANKED}\b")
+
+
+# What is left of a time phrase after every phrase the grammar reads has been blanked out.
+_UNREAD_TIME = re.compile(
+    r"\b\d{4}-\d{1,2}-\d{1,2}\b|\b\d{1,2}:\d{2}\b|\b\d{1,2}(st|nd|rd|th)\b"
+    r"|\b(between|from)\s+[^?]*?\d[^?]*"
+    r"|\b(january|february|march|april|june|july|august|september|october|november|december)\b[^?,.]*"
+)
 
 
 def parse_limit(text: str) -> int | None:
@@ -558,7 +574,9 @@ class SlotParser:
         time_ranges, at_time, rest = parse_time(text_without_features, now)
         at_date = time_ranges[0].single_day() if at_time is not None and time_ranges else None
         anomaly_match = _UUID.search(text.lower())
+        rest = _UUID.sub(" ", rest)
         ordinal_match = _ORDINAL.search(rest)
+        unread = _UNREAD_TIME.search(rest)
         return Slots(
             modules=self._modules(rest, features),
             time_ranges=time_ranges,
@@ -570,6 +588,7 @@ class SlotParser:
             ordinal=_ORDINALS[ordinal_match.group(1)] if ordinal_match else None,
             limit=parse_limit(rest),
             future=_FUTURE.search(text.lower()) is not None,
+            unread_time=" ".join(unread.group(0).split()) if unread else None,
         )
 
     def modules_of(self, feature: str) -> set[Module]:
