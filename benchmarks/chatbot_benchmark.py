@@ -66,6 +66,13 @@ def main() -> int:
     parser.add_argument("--rules-only", action="store_true", help="keyword rules without the embedding model")
     parser.add_argument("--store", choices=["memory", "sqlite"], default="memory")
     parser.add_argument("--repeat", type=int, default=2, help="passes over each set")
+    parser.add_argument(
+        "--large",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time 200 generated questions on a store of about N anomalies (latency only)",
+    )
     args = parser.parse_args()
 
     imports = 0.0
@@ -140,6 +147,23 @@ def main() -> int:
     for name, misses in wrong.items():
         for miss in misses[:10]:
             print(f"  wrong ({name}): {miss}")
+    if args.large:
+        large_anomalies = build_generated_anomalies(seed=15, per_module=max(50, args.large // 3))
+        started = time.perf_counter()
+        large_store = make_store(args.store, large_anomalies)
+        written = time.perf_counter() - started
+        print(f"large store: {len(large_anomalies)} anomalies written in {written:.1f} s")
+        large_latencies = []
+        for question in generate(large_anomalies, count=200, seed=99):
+            started = time.perf_counter()
+            chatbot.answer(large_store, question.text)
+            large_latencies.append(time.perf_counter() - started)
+        large_latencies.sort()
+        print(
+            f"large store latency over {len(large_latencies)} answers: p50 "
+            f"{statistics.median(large_latencies) * 1000:.1f} ms, p95 "
+            f"{statistics.quantiles(large_latencies, n=100)[94] * 1000:.1f} ms"
+        )
     hand_right, hand_total = results["hand-written"]
     held_right, held_total = results[f"generated {HELD_BACK}"]
     return (

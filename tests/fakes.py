@@ -18,7 +18,7 @@ from plantwatch.adapters.storage.validation import (
 from plantwatch.domain.anomaly import Anomaly, FeatureContribution, ScorePoint, Severity
 from plantwatch.domain.errors import InvalidInputError, NotFoundError
 from plantwatch.domain.modules import Module
-from plantwatch.domain.ports import AnomalyOrder, AnomalyPage, AnomalyQuery, AnomalyTally
+from plantwatch.domain.ports import AnomalyOrder, AnomalyPage, AnomalyQuery, AnomalyTally, tally_of
 
 ScoreKey = tuple[Module, str, datetime, str, str]
 
@@ -123,14 +123,19 @@ class InMemoryAnomalyRepository:
         matches = [a for a in self.anomalies.values() if self._matches(a, query)]
         modules = Counter(a.module for a in matches)
         severities = Counter(a.severity for a in matches)
-        ends = [a.window_end for a in matches]
-        return AnomalyTally(
-            total=len(matches),
+        return tally_of(
             by_module={m: modules.get(m, 0) for m in Module},
             by_severity={s: severities.get(s, 0) for s in Severity},
-            by_top_feature=dict(Counter(a.top_feature for a in matches if a.top_feature is not None)),
-            earliest=min(ends, default=None),
-            latest=max(ends, default=None),
+            top_features_by_module={
+                m: dict(
+                    Counter(a.top_feature for a in matches if a.module == m and a.top_feature is not None)
+                )
+                for m in Module
+            },
+            earliest=min((a.window_end for a in matches), default=None),
+            latest_by_module={
+                m: max((a.window_end for a in matches if a.module == m), default=None) for m in Module
+            },
         )
 
     def top(self, query: AnomalyQuery, order: AnomalyOrder) -> list[Anomaly]:

@@ -264,6 +264,16 @@ def check_tally_counts_every_match_by_module_severity_and_top_feature(repository
     }
     assert everything.by_top_feature == {"voltage": 5, "current": 1, "P101": 2}
     assert (everything.earliest, everything.latest) == (BASE_TIME - timedelta(days=400), batch[6].window_end)
+    assert everything.latest_by_module == {
+        Module.ENERGY: batch[8].window_end,
+        Module.MACHINE: batch[5].window_end,
+        Module.CYBER: batch[6].window_end,
+    }
+    assert everything.top_features_by_module == {
+        Module.ENERGY: {"voltage": 3, "current": 1},
+        Module.MACHINE: {"voltage": 2},
+        Module.CYBER: {"P101": 2},
+    }
     energy_serious = repository.tally(
         AnomalyQuery(module=Module.ENERGY, severities=frozenset({Severity.HIGH, Severity.CRITICAL}))
     )

@@ -146,6 +146,35 @@ class AnomalyTally:
     """How often each feature is the main (rank 0) root cause; anomalies without a root cause are left out."""
     earliest: datetime | None
     latest: datetime | None
+    latest_by_module: dict[Module, datetime | None]
+    """Every module, None where it has no match."""
+    top_features_by_module: dict[Module, dict[str, int]]
+    """by_top_feature per module; every module, empty where it has none."""
+
+
+def tally_of(
+    by_module: dict[Module, int],
+    by_severity: dict[Severity, int],
+    top_features_by_module: dict[Module, dict[str, int]],
+    earliest: datetime | None,
+    latest_by_module: dict[Module, datetime | None],
+) -> AnomalyTally:
+    """An AnomalyTally from per-module figures: the totals over modules are derived, not counted again."""
+    by_top_feature: dict[str, int] = {}
+    for causes in top_features_by_module.values():
+        for feature, count in causes.items():
+            by_top_feature[feature] = by_top_feature.get(feature, 0) + count
+    latest_times = [t for t in latest_by_module.values() if t is not None]
+    return AnomalyTally(
+        total=sum(by_module.values()),
+        by_module=by_module,
+        by_severity=by_severity,
+        by_top_feature=by_top_feature,
+        earliest=earliest,
+        latest=max(latest_times, default=None),
+        latest_by_module=latest_by_module,
+        top_features_by_module=top_features_by_module,
+    )
 
 
 class AnomalyRepository(Protocol):

@@ -36,7 +36,7 @@ from plantwatch.adapters.storage.validation import (
 from plantwatch.domain.anomaly import Anomaly, FeatureContribution, ScorePoint, Severity
 from plantwatch.domain.errors import InvalidInputError, NotFoundError
 from plantwatch.domain.modules import Module
-from plantwatch.domain.ports import AnomalyOrder, AnomalyPage, AnomalyQuery, AnomalyTally
+from plantwatch.domain.ports import AnomalyOrder, AnomalyPage, AnomalyQuery, AnomalyTally, tally_of
 
 # Any select statement, whatever its columns: the filters keep its type.
 SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
@@ -110,31 +110,37 @@ class SqlAnomalyRepository:
 
     def tally(self, query: AnomalyQuery) -> AnomalyTally:
         check_query(query)
-        total, earliest, latest = (
-            func.count(),
-            func.min(anomalies.c.window_end),
-            func.max(anomalies.c.window_end),
+        # Two grouped reads: per (module, severity) with the time span, and per main root cause.
+        by_group = _filtered(
+            select(
+                anomalies.c.module,
+                anomalies.c.severity,
+                func.count(),
+                func.min(anomalies.c.window_end),
+                func.max(anomalies.c.window_end),
+            ),
+            query,
+        ).group_by(anomalies.c.module, anomalies.c.severity)
+        by_cause = (
+            _filtered(select(anomalies.c.module, anomalies.c.top_feature, func.count()), query)
+            .where(anomalies.c.top_feature.is_not(None))
+            .group_by(anomalies.c.module, anomalies.c.top_feature)
         )
+        by_module = dict.fromkeys(Module, 0)
+        by_severity = dict.fromkeys(Severity, 0)
+        earliest: datetime | None = None
+        latest_by_module: dict[Module, datetime | None] = dict.fromkeys(Module)
+        causes: dict[Module, dict[str, int]] = {m: {} for m in Module}
         with self.engine.connect() as connection:
-            overall = connection.execute(_filtered(select(total, earliest, latest), query)).one()
-
-            def counts(column: Any) -> dict[str, int]:
-                statement = (
-                    _filtered(select(column, total), query).where(column.is_not(None)).group_by(column)
-                )
-                return {key: count for key, count in connection.execute(statement).tuples()}
-
-            by_module = counts(anomalies.c.module)
-            by_severity = counts(anomalies.c.severity)
-            by_top_feature = counts(anomalies.c.top_feature)
-        return AnomalyTally(
-            total=overall[0],
-            by_module={m: by_module.get(m.value, 0) for m in Module},
-            by_severity={s: by_severity.get(s.value, 0) for s in Severity},
-            by_top_feature=by_top_feature,
-            earliest=overall[1],
-            latest=overall[2],
-        )
+            for module, severity, count, first, last in connection.execute(by_group).tuples():
+                by_module[Module(module)] += count
+                by_severity[Severity(severity)] += count
+                earliest = first if earliest is None else min(earliest, first)
+                newest = latest_by_module[Module(module)]
+                latest_by_module[Module(module)] = last if newest is None else max(newest, last)
+            for module, feature, count in connection.execute(by_cause).tuples():
+                causes[Module(module)][feature] = count
+        return tally_of(by_module, by_severity, causes, earliest, latest_by_module)
 
     def top(self, query: AnomalyQuery, order: AnomalyOrder) -> list[Anomaly]:
         check_query(query)

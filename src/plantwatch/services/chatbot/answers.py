@@ -56,7 +56,7 @@ class Store:
 
     repository: AnomalyRepository
     known_features: dict[str, set[Module]]
-    cite_cap: int = 5000
+    cite_cap: int = 500
     shown: int = 10
 
 
@@ -83,7 +83,11 @@ def _noun(count: int) -> str:
 
 def _ranked_causes(tally: AnomalyTally) -> list[tuple[str, int]]:
     """Main root causes, most frequent first, then by name."""
-    return sorted(tally.by_top_feature.items(), key=lambda item: (-item[1], item[0]))
+    return _ranked(tally.by_top_feature)
+
+
+def _ranked(causes: dict[str, int]) -> list[tuple[str, int]]:
+    return sorted(causes.items(), key=lambda item: (-item[1], item[0]))
 
 
 def _leader(causes: Sequence[tuple[str, int]]) -> str | None:
@@ -386,9 +390,8 @@ def top_root_cause(query: Query, store: Store) -> Answer:
     if rest:
         text += " Next: " + ", ".join(f"{f} ({n})" for f, n in rest) + "."
     modules_of: dict[str, list[str]] = {}
-    for module in query.modules or tuple(Module):
-        own = store.repository.tally(query.with_slots(modules=(module,)).store_query(time_range))
-        for feature in own.by_top_feature:
+    for module, module_causes in tally.top_features_by_module.items():
+        for feature in module_causes:
             modules_of.setdefault(feature, []).append(module.value)
     ranking = [RankedCause(feature=f, count=n, modules=sorted(modules_of.get(f, []))) for f, n in causes]
     facts = TopCauseFacts(
@@ -424,14 +427,12 @@ def summary(query: Query, store: Store) -> Answer:
     per_module: dict[str, ModuleSummary] = {}
     parts = []
     for module in query.modules or tuple(Module):
-        own = store.repository.tally(query.with_slots(modules=(module,)).store_query(time_range))
-        leader = _leader(_ranked_causes(own))
-        per_module[module.value] = ModuleSummary(
-            count=own.total, top_feature=leader, latest_time=_iso(own.latest)
-        )
-        if own.total and own.latest is not None:
-            detail = f"latest {when(own.latest)}" + (f", top cause {leader}" if leader else "")
-            parts.append(f"{module.value} {own.total} ({detail})")
+        count, latest = tally.by_module[module], tally.latest_by_module[module]
+        leader = _leader(_ranked(tally.top_features_by_module[module]))
+        per_module[module.value] = ModuleSummary(count=count, top_feature=leader, latest_time=_iso(latest))
+        if count and latest is not None:
+            detail = f"latest {when(latest)}" + (f", top cause {leader}" if leader else "")
+            parts.append(f"{module.value} {count} ({detail})")
         else:
             parts.append(f"{module.value} 0")
     ranked = store.repository.top(query.store_query(time_range, limit=store.shown), AnomalyOrder.MOST_SEVERE)
@@ -538,12 +539,10 @@ def compare_periods(query: Query, store: Store) -> Answer:
 def compare_modules(query: Query, store: Store) -> Answer:
     time_range = query.time_range
     modules = query.modules if len(query.modules) >= 2 else tuple(Module)
-    counts: dict[str, int] = {}
-    cited: list[Anomaly] = []
-    for module in modules:
-        own = query.with_slots(modules=(module,)).store_query(time_range)
-        counts[module.value] = store.repository.tally(own).total
-        cited.extend(_cite(store, own))
+    scope = query.with_slots(modules=modules).store_query(time_range)
+    tally = store.repository.tally(scope)
+    counts = {module.value: tally.by_module[module] for module in modules}
+    cited = _cite(store, scope)
     most_count = max(counts.values())
     most = [m for m, n in counts.items() if n == most_count]
     delta = counts[modules[0].value] - counts[modules[1].value] if len(modules) == 2 else None

@@ -89,7 +89,7 @@ class ChatbotService:
         anchor: TimeAnchor = TimeAnchor.CLOCK,
         memory: ConversationMemory | None = None,
         rephraser: AnswerRephraser | None = None,
-        cite_cap: int = 5000,
+        cite_cap: int = 500,
         shown: int = 10,
     ) -> None:
         self.classifier = classifier
