@@ -3,6 +3,7 @@
 InMemoryAnomalyRepository passes the same contract tests (tests/repository_contract.py) as the SQL store.
 """
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -12,11 +13,12 @@ from plantwatch.adapters.storage.validation import (
     check_query,
     check_range,
     check_score_points,
+    require_naive,
 )
 from plantwatch.domain.anomaly import Anomaly, FeatureContribution, ScorePoint, Severity
-from plantwatch.domain.errors import NotFoundError
+from plantwatch.domain.errors import InvalidInputError, NotFoundError
 from plantwatch.domain.modules import Module
-from plantwatch.domain.ports import AnomalyPage, AnomalyQuery
+from plantwatch.domain.ports import AnomalyOrder, AnomalyPage, AnomalyQuery, AnomalyTally, tally_of
 
 ScoreKey = tuple[Module, str, datetime, str, str]
 
@@ -116,14 +118,68 @@ class InMemoryAnomalyRepository:
         next_cursor = encode_cursor(items[-1]) if len(matches) > query.limit else None
         return AnomalyPage(items=items, next_cursor=next_cursor)
 
+    def tally(self, query: AnomalyQuery) -> AnomalyTally:
+        check_query(query)
+        matches = [a for a in self.anomalies.values() if self._matches(a, query)]
+        modules = Counter(a.module for a in matches)
+        severities = Counter(a.severity for a in matches)
+        return tally_of(
+            by_module={m: modules.get(m, 0) for m in Module},
+            by_severity={s: severities.get(s, 0) for s in Severity},
+            top_features_by_module={
+                m: dict(
+                    Counter(a.top_feature for a in matches if a.module == m and a.top_feature is not None)
+                )
+                for m in Module
+            },
+            earliest=min((a.window_end for a in matches), default=None),
+            latest_by_module={
+                m: max((a.window_end for a in matches if a.module == m), default=None) for m in Module
+            },
+        )
+
+    def top(self, query: AnomalyQuery, order: AnomalyOrder) -> list[Anomaly]:
+        check_query(query)
+        # Newest first, then a stable sort on the order's own key keeps "newest first" as the tie-break.
+        matches = sorted(
+            (a for a in self.anomalies.values() if self._matches(a, query)), key=_sort_key, reverse=True
+        )
+        if order is AnomalyOrder.OLDEST:
+            matches.reverse()
+        elif order is AnomalyOrder.HIGHEST_SCORE:
+            matches.sort(key=lambda a: a.score, reverse=True)
+        elif order is AnomalyOrder.LOWEST_SCORE:
+            matches.sort(key=lambda a: a.score)
+        else:
+            matches.sort(
+                key=lambda a: (a.severity.rank, a.score / a.threshold if a.threshold > 0 else float("inf")),
+                reverse=True,
+            )
+        return matches[: query.limit]
+
+    def histogram(self, query: AnomalyQuery, start: datetime, step: timedelta, buckets: int) -> list[int]:
+        check_query(query)
+        require_naive(start, "start")
+        if step < timedelta(seconds=1) or buckets < 1:
+            raise InvalidInputError(
+                "a histogram needs a step of at least a second and one bucket", field="step"
+            )
+        counts = [0] * buckets
+        for anomaly in self.anomalies.values():
+            if self._matches(anomaly, query) and start <= anomaly.window_end < start + step * buckets:
+                counts[(anomaly.window_end - start) // step] += 1
+        return counts
+
     @staticmethod
     def _matches(anomaly: Anomaly, query: AnomalyQuery) -> bool:
         return (
             (query.module is None or anomaly.module == query.module)
+            and (query.modules is None or anomaly.module in query.modules)
             and (query.source is None or anomaly.source == query.source)
             and (query.since is None or anomaly.window_end >= query.since)
             and (query.until is None or anomaly.window_end < query.until)
             and (query.min_severity is None or anomaly.severity.rank >= query.min_severity.rank)
+            and (query.severities is None or anomaly.severity in query.severities)
             and (query.feature is None or any(c.feature == query.feature for c in anomaly.root_cause))
         )
 

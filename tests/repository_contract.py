@@ -14,7 +14,7 @@ import pytest
 from plantwatch.domain.anomaly import Anomaly, Severity
 from plantwatch.domain.errors import InvalidInputError, NotFoundError
 from plantwatch.domain.modules import Module
-from plantwatch.domain.ports import AnomalyQuery, AnomalyRepository
+from plantwatch.domain.ports import AnomalyOrder, AnomalyQuery, AnomalyRepository
 from tests.fakes import BASE_TIME, make_anomaly, make_score_point
 
 
@@ -222,6 +222,113 @@ def check_scores_batch_with_a_bad_point_stores_nothing(repository: AnomalyReposi
     assert repository.list_scores(Module.ENERGY) == []
 
 
+def _aggregation_store(repository: AnomalyRepository) -> list[Anomaly]:
+    """Nine anomalies over three modules, with ties in score and time, one without a root cause, and one at
+    a threshold of 0."""
+    t = BASE_TIME
+    batch = [
+        make_anomaly(t, score=3.0, severity=Severity.HIGH, features=("voltage", "current")),
+        make_anomaly(t + timedelta(minutes=10), score=5.0, severity=Severity.CRITICAL, features=("current",)),
+        make_anomaly(t + timedelta(minutes=10), source="meter-2", score=1.5, severity=Severity.MEDIUM),
+        make_anomaly(t + timedelta(minutes=59, seconds=59), score=1.1, severity=Severity.LOW, features=()),
+        make_anomaly(t + timedelta(hours=1), module=Module.MACHINE, score=3.0, severity=Severity.HIGH),
+        make_anomaly(
+            t + timedelta(hours=2, minutes=30), module=Module.MACHINE, score=9.0, severity=Severity.CRITICAL
+        ),
+        make_anomaly(
+            t + timedelta(hours=3), module=Module.CYBER, score=0.5, threshold=0.0, features=("P101",)
+        ),
+        make_anomaly(
+            t - timedelta(days=400),
+            module=Module.CYBER,
+            score=2.0,
+            severity=Severity.MEDIUM,
+            features=("P101",),
+        ),
+        make_anomaly(t + timedelta(hours=2), source="meter-3", score=3.0, severity=Severity.HIGH),
+    ]
+    repository.add_many(batch)
+    return batch
+
+
+def check_tally_counts_every_match_by_module_severity_and_top_feature(repository: AnomalyRepository) -> None:
+    batch = _aggregation_store(repository)
+    everything = repository.tally(AnomalyQuery(limit=1))  # the limit does not cap a tally
+    assert everything.total == 9
+    assert everything.by_module == {Module.ENERGY: 5, Module.MACHINE: 2, Module.CYBER: 2}
+    assert everything.by_severity == {
+        Severity.LOW: 1,
+        Severity.MEDIUM: 2,
+        Severity.HIGH: 4,
+        Severity.CRITICAL: 2,
+    }
+    assert everything.by_top_feature == {"voltage": 5, "current": 1, "P101": 2}
+    assert (everything.earliest, everything.latest) == (BASE_TIME - timedelta(days=400), batch[6].window_end)
+    assert everything.latest_by_module == {
+        Module.ENERGY: batch[8].window_end,
+        Module.MACHINE: batch[5].window_end,
+        Module.CYBER: batch[6].window_end,
+    }
+    assert everything.top_features_by_module == {
+        Module.ENERGY: {"voltage": 3, "current": 1},
+        Module.MACHINE: {"voltage": 2},
+        Module.CYBER: {"P101": 2},
+    }
+    energy_serious = repository.tally(
+        AnomalyQuery(module=Module.ENERGY, severities=frozenset({Severity.HIGH, Severity.CRITICAL}))
+    )
+    assert energy_serious.total == 3
+    assert energy_serious.by_severity[Severity.CRITICAL] == 1
+    assert energy_serious.by_module[Module.MACHINE] == 0
+    # feature matches any rank; the top-feature counts stay about rank 0
+    with_current = repository.tally(AnomalyQuery(feature="current"))
+    assert (with_current.total, with_current.by_top_feature) == (6, {"voltage": 5, "current": 1})
+    empty = repository.tally(AnomalyQuery(module=Module.CYBER, since=BASE_TIME + timedelta(days=1)))
+    assert (empty.total, empty.earliest, empty.latest, empty.by_top_feature) == (0, None, None, {})
+    assert set(empty.by_severity.values()) == {0}
+
+
+def check_severity_and_module_set_filters_in_find(repository: AnomalyRepository) -> None:
+    batch = _aggregation_store(repository)
+    low_or_critical = frozenset({Severity.LOW, Severity.CRITICAL})
+    found = _all(repository, severities=low_or_critical)
+    assert found == _newest_first([a for a in batch if a.severity in low_or_critical])
+    assert len(found) == 3
+    two_modules = _all(repository, modules=frozenset({Module.MACHINE, Module.CYBER}))
+    assert two_modules == _newest_first([a for a in batch if a.module is not Module.ENERGY])
+    assert _all(repository, modules=frozenset()) == []
+
+
+def check_top_orders_with_newest_first_as_tie_break(repository: AnomalyRepository) -> None:
+    batch = _aggregation_store(repository)
+    top = repository.top
+    assert top(AnomalyQuery(limit=2), AnomalyOrder.OLDEST) == [batch[7], batch[0]]
+    highest = top(AnomalyQuery(limit=4), AnomalyOrder.HIGHEST_SCORE)
+    # three anomalies score 3.0: the newest of them come first
+    assert highest == [batch[5], batch[1], batch[8], batch[4]]
+    assert top(AnomalyQuery(module=Module.ENERGY, limit=1), AnomalyOrder.LOWEST_SCORE) == [batch[3]]
+    # severity first; within "high" the threshold-0 anomaly is infinitely past its threshold, then ratio-3
+    # ties newest first
+    severe = top(AnomalyQuery(limit=100), AnomalyOrder.MOST_SEVERE)
+    assert severe == [batch[i] for i in (5, 1, 6, 8, 4, 0, 7, 2, 3)]
+    assert top(AnomalyQuery(module=Module.CYBER, feature="nothing", limit=5), AnomalyOrder.OLDEST) == []
+
+
+def check_histogram_counts_per_half_open_bucket(repository: AnomalyRepository) -> None:
+    _aggregation_store(repository)
+    hour = timedelta(hours=1)
+    # [t, t+1h) holds 4 (59:59 included), [t+1h, t+2h) 1, [t+2h, t+3h) 2; t+3h is past the last bucket
+    assert repository.histogram(AnomalyQuery(), BASE_TIME, hour, 3) == [4, 1, 2]
+    assert repository.histogram(AnomalyQuery(module=Module.ENERGY), BASE_TIME, hour, 4) == [4, 0, 1, 0]
+    assert repository.histogram(
+        AnomalyQuery(since=BASE_TIME + timedelta(minutes=5)), BASE_TIME, timedelta(minutes=30), 2
+    ) == [2, 1]
+    assert repository.histogram(AnomalyQuery(), BASE_TIME - timedelta(days=401), timedelta(days=1), 2) == [
+        0,
+        1,
+    ]
+
+
 CONTRACT: list[Callable[[AnomalyRepository], None]] = [
     check_add_many_is_idempotent,
     check_get_round_trips_every_field,
@@ -235,5 +342,9 @@ CONTRACT: list[Callable[[AnomalyRepository], None]] = [
     check_timezone_aware_timestamps_are_refused,
     check_scores_are_idempotent_and_oldest_first,
     check_scores_batch_with_a_bad_point_stores_nothing,
+    check_tally_counts_every_match_by_module_severity_and_top_feature,
+    check_severity_and_module_set_filters_in_find,
+    check_top_orders_with_newest_first_as_tie_break,
+    check_histogram_counts_per_half_open_bucket,
 ]
 CONTRACT_IDS = [check.__name__.removeprefix("check_") for check in CONTRACT]

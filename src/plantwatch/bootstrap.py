@@ -155,6 +155,7 @@ def build_chatbot_service(
         anchor=TimeAnchor(settings.chatbot_time_anchor),
         rephraser=rephraser,
     )
+    service.warm_up()
     if settings.chatbot_embeddings:
         threading.Thread(
             target=enable_embeddings, args=(service,), name="chatbot-embeddings", daemon=True

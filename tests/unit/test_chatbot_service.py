@@ -206,11 +206,16 @@ def test_grounding_check_allows_rounding_only_to_the_written_precision() -> None
     assert ungrounded_numbers("13 anomalies", "", facts) == ["13"]
 
 
-def test_scan_cap_makes_counts_lower_bounds(store: tuple[InMemoryAnomalyRepository, dict[str, Any]]) -> None:
-    reply = chatbot(scan_cap=5).answer(store[0], "how many anomalies this week")
-    assert reply.facts["truncated"] is True
-    assert reply.facts["count"] == 5
-    assert "at least 5 anomalies" in reply.answer
+def test_counts_come_from_the_store_beyond_the_citation_cap(
+    store: tuple[InMemoryAnomalyRepository, dict[str, Any]],
+) -> None:
+    """Issue 14: counts are counted by the store, so a citation cap no longer turns them into lower bounds
+    (this test used to assert "at least 5"); only the citations are capped, and the facts say so."""
+    reply = chatbot(cite_cap=5).answer(store[0], "how many anomalies this week")
+    assert reply.facts["count"] == 17
+    assert reply.facts["cited_all"] is False
+    assert len(reply.cited_anomaly_ids) == 5
+    assert reply.answer.startswith("17 anomalies")
 
 
 def test_feature_names_decide_which_sensors_are_known(

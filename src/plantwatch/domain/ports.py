@@ -2,7 +2,8 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
@@ -101,9 +102,13 @@ class ModelRegistry(Protocol):
 @dataclass(frozen=True)
 class AnomalyQuery:
     module: Module | None = None
+    modules: frozenset[Module] | None = None
+    """Only anomalies of one of these modules ("energy and cyber"); None: any."""
     since: datetime | None = None
     until: datetime | None = None
     min_severity: Severity | None = None
+    severities: frozenset[Severity] | None = None
+    """Only anomalies of one of these severities ("high or critical"); None: any."""
     feature: str | None = None
     """Only anomalies whose root cause names this feature."""
     source: str | None = None
@@ -118,6 +123,60 @@ class AnomalyPage:
     next_cursor: str | None
 
 
+class AnomalyOrder(StrEnum):
+    """Orders of AnomalyRepository.top; each breaks ties by newest window_end, then id descending."""
+
+    OLDEST = "oldest"
+    HIGHEST_SCORE = "highest_score"
+    LOWEST_SCORE = "lowest_score"
+    MOST_SEVERE = "most_severe"
+    """Severity, then score/threshold (a threshold of 0 or less counts as infinitely exceeded)."""
+
+
+@dataclass(frozen=True)
+class AnomalyTally:
+    """Aggregates over every anomaly matching a query, counted by the store (not from a page of rows)."""
+
+    total: int
+    by_module: dict[Module, int]
+    """Every module, zero included."""
+    by_severity: dict[Severity, int]
+    """Every severity, zero included."""
+    by_top_feature: dict[str, int]
+    """How often each feature is the main (rank 0) root cause; anomalies without a root cause are left out."""
+    earliest: datetime | None
+    latest: datetime | None
+    latest_by_module: dict[Module, datetime | None]
+    """Every module, None where it has no match."""
+    top_features_by_module: dict[Module, dict[str, int]]
+    """by_top_feature per module; every module, empty where it has none."""
+
+
+def tally_of(
+    by_module: dict[Module, int],
+    by_severity: dict[Severity, int],
+    top_features_by_module: dict[Module, dict[str, int]],
+    earliest: datetime | None,
+    latest_by_module: dict[Module, datetime | None],
+) -> AnomalyTally:
+    """An AnomalyTally from per-module figures: the totals over modules are derived, not counted again."""
+    by_top_feature: dict[str, int] = {}
+    for causes in top_features_by_module.values():
+        for feature, count in causes.items():
+            by_top_feature[feature] = by_top_feature.get(feature, 0) + count
+    latest_times = [t for t in latest_by_module.values() if t is not None]
+    return AnomalyTally(
+        total=sum(by_module.values()),
+        by_module=by_module,
+        by_severity=by_severity,
+        by_top_feature=by_top_feature,
+        earliest=earliest,
+        latest=max(latest_times, default=None),
+        latest_by_module=latest_by_module,
+        top_features_by_module=top_features_by_module,
+    )
+
+
 class AnomalyRepository(Protocol):
     """Anomalies newest first (window_end, then id, descending). Writes are idempotent by Anomaly.id."""
 
@@ -130,6 +189,21 @@ class AnomalyRepository(Protocol):
         ...
 
     def find(self, query: AnomalyQuery) -> AnomalyPage: ...
+
+    def tally(self, query: AnomalyQuery) -> AnomalyTally:
+        """Counts over every anomaly matching the query's filters (its limit and cursor are ignored)."""
+        ...
+
+    def top(self, query: AnomalyQuery, order: AnomalyOrder) -> list[Anomaly]:
+        """The first `query.limit` anomalies matching the query's filters in `order` (cursor ignored)."""
+        ...
+
+    def histogram(self, query: AnomalyQuery, start: datetime, step: timedelta, buckets: int) -> list[int]:
+        """Anomalies matching the filters per bucket [start + i * step, start + (i + 1) * step), i < buckets.
+
+        The query's since/until narrow it further; `start` and `step` are whole seconds.
+        """
+        ...
 
     def add_scores(self, points: Sequence[ScorePoint]) -> int:
         """Store every reading's score; idempotent by (module, source, timestamp, model name and version)."""

@@ -2,10 +2,26 @@
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Insert, Table, and_, exists, or_, select
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    Insert,
+    Integer,
+    Select,
+    Table,
+    and_,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from plantwatch.adapters.storage.cursor import decode_cursor, encode_cursor
@@ -15,11 +31,15 @@ from plantwatch.adapters.storage.validation import (
     check_query,
     check_range,
     check_score_points,
+    require_naive,
 )
 from plantwatch.domain.anomaly import Anomaly, FeatureContribution, ScorePoint, Severity
-from plantwatch.domain.errors import NotFoundError
+from plantwatch.domain.errors import InvalidInputError, NotFoundError
 from plantwatch.domain.modules import Module
-from plantwatch.domain.ports import AnomalyPage, AnomalyQuery
+from plantwatch.domain.ports import AnomalyOrder, AnomalyPage, AnomalyQuery, AnomalyTally, tally_of
+
+# Any select statement, whatever its columns: the filters keep its type.
+SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 
 class SqlAnomalyRepository:
@@ -69,24 +89,7 @@ class SqlAnomalyRepository:
 
     def find(self, query: AnomalyQuery) -> AnomalyPage:
         check_query(query)
-        statement = select(anomalies)
-        if query.module is not None:
-            statement = statement.where(anomalies.c.module == query.module.value)
-        if query.source is not None:
-            statement = statement.where(anomalies.c.source == query.source)
-        if query.since is not None:
-            statement = statement.where(anomalies.c.window_end >= query.since)
-        if query.until is not None:
-            statement = statement.where(anomalies.c.window_end < query.until)
-        if query.min_severity is not None:
-            statement = statement.where(anomalies.c.severity_rank >= query.min_severity.rank)
-        if query.feature is not None:
-            statement = statement.where(
-                exists().where(
-                    anomaly_features.c.anomaly_id == anomalies.c.id,
-                    anomaly_features.c.feature == query.feature,
-                )
-            )
+        statement = _filtered(select(anomalies), query)
         if query.cursor:
             window_end, anomaly_id = decode_cursor(query.cursor)
             statement = statement.where(
@@ -104,6 +107,93 @@ class SqlAnomalyRepository:
             items = _load_root_causes(connection, rows[: query.limit])
         next_cursor = encode_cursor(items[-1]) if len(rows) > query.limit else None
         return AnomalyPage(items=items, next_cursor=next_cursor)
+
+    def tally(self, query: AnomalyQuery) -> AnomalyTally:
+        check_query(query)
+        # Two grouped reads: per (module, severity) with the time span, and per main root cause.
+        by_group = _filtered(
+            select(
+                anomalies.c.module,
+                anomalies.c.severity,
+                func.count(),
+                func.min(anomalies.c.window_end),
+                func.max(anomalies.c.window_end),
+            ),
+            query,
+        ).group_by(anomalies.c.module, anomalies.c.severity)
+        by_cause = (
+            _filtered(select(anomalies.c.module, anomalies.c.top_feature, func.count()), query)
+            .where(anomalies.c.top_feature.is_not(None))
+            .group_by(anomalies.c.module, anomalies.c.top_feature)
+        )
+        by_module = dict.fromkeys(Module, 0)
+        by_severity = dict.fromkeys(Severity, 0)
+        earliest: datetime | None = None
+        latest_by_module: dict[Module, datetime | None] = dict.fromkeys(Module)
+        causes: dict[Module, dict[str, int]] = {m: {} for m in Module}
+        with self.engine.connect() as connection:
+            for module, severity, count, first, last in connection.execute(by_group).tuples():
+                by_module[Module(module)] += count
+                by_severity[Severity(severity)] += count
+                earliest = first if earliest is None else min(earliest, first)
+                newest = latest_by_module[Module(module)]
+                latest_by_module[Module(module)] = last if newest is None else max(newest, last)
+            for module, feature, count in connection.execute(by_cause).tuples():
+                causes[Module(module)][feature] = count
+        return tally_of(by_module, by_severity, causes, earliest, latest_by_module)
+
+    def top(self, query: AnomalyQuery, order: AnomalyOrder) -> list[Anomaly]:
+        check_query(query)
+        newest = (anomalies.c.window_end.desc(), anomalies.c.id.desc())
+        ordering: tuple[Any, ...]
+        if order is AnomalyOrder.OLDEST:
+            ordering = (anomalies.c.window_end.asc(), anomalies.c.id.asc())
+        elif order is AnomalyOrder.HIGHEST_SCORE:
+            ordering = (anomalies.c.score.desc(), *newest)
+        elif order is AnomalyOrder.LOWEST_SCORE:
+            ordering = (anomalies.c.score.asc(), *newest)
+        else:
+            exceeded = case(
+                (anomalies.c.threshold > 0, anomalies.c.score / anomalies.c.threshold), else_=float("inf")
+            )
+            ordering = (anomalies.c.severity_rank.desc(), exceeded.desc(), *newest)
+        statement = _filtered(select(anomalies), query).order_by(*ordering).limit(query.limit)
+        with self.engine.connect() as connection:
+            rows = list(connection.execute(statement).mappings())
+            return _load_root_causes(connection, rows)
+
+    def histogram(self, query: AnomalyQuery, start: datetime, step: timedelta, buckets: int) -> list[int]:
+        check_query(query)
+        require_naive(start, "start")
+        seconds = int(step.total_seconds())
+        if seconds < 1 or buckets < 1:
+            raise InvalidInputError(
+                "a histogram needs a step of at least a second and one bucket", field="step"
+            )
+        end = start + step * buckets
+        bucket = self._bucket_expression(start, seconds)
+        statement = (
+            _filtered(select(bucket.label("bucket"), func.count()), query)
+            .where(anomalies.c.window_end >= start, anomalies.c.window_end < end)
+            .group_by("bucket")
+        )
+        counts = [0] * buckets
+        with self.engine.connect() as connection:
+            for index, count in connection.execute(statement).tuples():
+                counts[int(index)] += count
+        return counts
+
+    def _bucket_expression(self, start: datetime, seconds: int) -> Any:
+        """The bucket number of window_end, in whole seconds since `start` (integer division)."""
+        if self.engine.dialect.name == "postgresql":
+            elapsed = func.extract("epoch", anomalies.c.window_end - literal(start, DateTime()))
+            return func.floor(elapsed / seconds)
+        # SQLite: whole seconds since the epoch; flooring them first gives the same bucket for whole-second
+        # starts and steps.
+        since_start = cast(func.strftime("%s", anomalies.c.window_end), Integer) - int(
+            (start - datetime(1970, 1, 1)).total_seconds()
+        )
+        return since_start // seconds
 
     def add_scores(self, points: Sequence[ScorePoint]) -> int:
         check_score_points(points)
@@ -141,6 +231,32 @@ class SqlAnomalyRepository:
                 )
                 for row in connection.execute(statement)
             ]
+
+
+def _filtered(statement: SelectT, query: AnomalyQuery) -> SelectT:
+    """`statement` narrowed to the anomalies matching the query's filters (not its cursor or limit)."""
+    if query.module is not None:
+        statement = statement.where(anomalies.c.module == query.module.value)
+    if query.modules is not None:
+        statement = statement.where(anomalies.c.module.in_(sorted(m.value for m in query.modules)))
+    if query.source is not None:
+        statement = statement.where(anomalies.c.source == query.source)
+    if query.since is not None:
+        statement = statement.where(anomalies.c.window_end >= query.since)
+    if query.until is not None:
+        statement = statement.where(anomalies.c.window_end < query.until)
+    if query.min_severity is not None:
+        statement = statement.where(anomalies.c.severity_rank >= query.min_severity.rank)
+    if query.severities is not None:
+        statement = statement.where(anomalies.c.severity.in_(sorted(s.value for s in query.severities)))
+    if query.feature is not None:
+        statement = statement.where(
+            exists().where(
+                anomaly_features.c.anomaly_id == anomalies.c.id,
+                anomaly_features.c.feature == query.feature,
+            )
+        )
+    return statement
 
 
 def _anomaly_row(anomaly: Anomaly) -> dict[str, Any]:

@@ -228,7 +228,7 @@ class ChatQuery(BaseModel):
         min_length=1,
         max_length=64,
         pattern=r"^[A-Za-z0-9_.:-]+$",
-        description="From a previous answer, so follow-up questions ('and yesterday?') keep its context.",
+        description="From a previous answer, so follow-up questions ('and yesterday?') build on it.",
     )
 
     @field_validator("question")
@@ -251,3 +251,11 @@ class ChatAnswer(BaseModel):
         description="Structured data to draw: counts per module and severity, top features, a timeline."
     )
     rephrased: bool = Field(description="Whether the configured LLM reworded the template answer.")
+    interpretation: str = Field(
+        default="",
+        description="How the question was read (operation, modules, period, severities, sensors), so a "
+        "misunderstanding is visible.",
+    )
+    query: dict[str, Any] = Field(
+        default_factory=dict, description="The typed query the answer ran, as plain values."
+    )

@@ -9,6 +9,7 @@ from plantwatch.services.chatbot.intents import (
     RuleBasedIntentClassifier,
 )
 from plantwatch.services.chatbot.memory import ConversationMemory
+from plantwatch.services.chatbot.query import Query
 from plantwatch.services.chatbot.service import ChatbotService, ChatReply, TimeAnchor
 from plantwatch.services.chatbot.slots import SlotParser, Slots, TimeRange
 
@@ -21,6 +22,7 @@ __all__ = [
     "ConversationMemory",
     "Intent",
     "IntentClassifier",
+    "Query",
     "RuleBasedIntentClassifier",
     "SlotParser",
     "Slots",

@@ -10,13 +10,26 @@ from typing import Protocol
 
 
 class Intent(StrEnum):
+    """The operation a question asks for; a typed query (query.py) pairs it with what to run it on."""
+
     LIST_ANOMALIES = "list_anomalies"
+    """Count and list (the answer always gives the count)."""
     EXPLAIN_ANOMALY = "explain_anomaly"
     TOP_ROOT_CAUSE = "top_root_cause"
     SUMMARY = "summary"
     COMPARE_PERIODS = "compare_periods"
     SENSOR_INVOLVEMENT = "sensor_involvement"
     LATEST_ANOMALY = "latest_anomaly"
+    """The newest anomaly, or the newest N ("the last 3")."""
+    FIRST_ANOMALY = "first_anomaly"
+    """The oldest anomaly, or the oldest N."""
+    HIGHEST_SCORE = "highest_score"
+    LOWEST_SCORE = "lowest_score"
+    SHARE = "share"
+    """What share of the anomalies in scope are of a severity, involve a sensor, or are in a module."""
+    COMPARE_MODULES = "compare_modules"
+    TREND = "trend"
+    """Whether the count per hour/day is rising, falling or flat over a period."""
     HELP = "help"
     UNKNOWN = "unknown"
 
@@ -105,6 +118,39 @@ INTENT_EXAMPLES: dict[Intent, tuple[str, ...]] = {
         "when did the machine last misbehave",
         "what was the last incident",
     ),
+    Intent.FIRST_ANOMALY: (
+        "when was the first anomaly",
+        "show the earliest cyber alert",
+        "what was the oldest anomaly in machine",
+        "when did the anomalies start",
+    ),
+    Intent.HIGHEST_SCORE: (
+        "what was the highest anomaly score",
+        "which anomaly had the maximum score in cyber",
+        "show the top scoring anomalies",
+        "what is the peak score in energy",
+    ),
+    Intent.LOWEST_SCORE: (
+        "what was the lowest anomaly score",
+        "which anomaly had the minimum score",
+    ),
+    Intent.SHARE: (
+        "what share of machine anomalies are critical",
+        "what percentage of the anomalies are high severity",
+        "what proportion of alerts involve P101",
+        "what fraction of anomalies are in cyber",
+    ),
+    Intent.COMPARE_MODULES: (
+        "compare energy and cyber",
+        "which module has the most anomalies",
+        "are there more anomalies in machine than in energy",
+    ),
+    Intent.TREND: (
+        "is the number of anomalies going up",
+        "what is the trend in cyber this week",
+        "are machine anomalies rising",
+        "is energy trending down",
+    ),
     Intent.HELP: (
         "help",
         "what can you do",
@@ -134,7 +180,20 @@ _ANOMALY = r"(anomal\w*|alerts?|alarms?|incidents?|events?|problems?|issues?|fau
 _SENSOR = r"(sensors?|features?|signals?|tags?|variables?|channels?|measurements?|inputs?)"
 
 # (intent, weight, pattern). A question's intent is the one with the highest-weight match; order breaks ties.
+_N = r"(\d{1,3}|two|three|four|five|six|seven|eight|nine|ten)"
 _RULES: tuple[tuple[Intent, float, str], ...] = (
+    (Intent.HIGHEST_SCORE, 0.97, r"\b(highest|maximum|max|largest|biggest|peak|top)\b.*\bscor\w*"),
+    (Intent.HIGHEST_SCORE, 0.97, r"\bscor\w*\b.*\b(highest|maximum|max|largest|biggest|peak)\b"),
+    (Intent.LOWEST_SCORE, 0.97, r"\b(lowest|minimum|min|smallest)\b.*\bscor\w*"),
+    (Intent.LOWEST_SCORE, 0.97, r"\bscor\w*\b.*\b(lowest|minimum|smallest)\b"),
+    (Intent.SHARE, 0.97, r"\b(share|percentage|proportion|fraction|percent)\b|%\s*of\b"),
+    (Intent.TREND, 0.9, r"\b(trend\w*|going (up|down)|rising|falling|on the rise|climbing|declining)\b"),
+    (Intent.FIRST_ANOMALY, 0.92, rf"\b(first|earliest|oldest)\s+({_N}\s+)?(\w+\s+){{0,4}}{_ANOMALY}"),
+    (Intent.FIRST_ANOMALY, 0.92, r"\bwhen (was|did)\b.*\b(first|earliest|start\w*|begin\w*)\b"),
+    (Intent.FIRST_ANOMALY, 0.92, rf"\b{_N}\s+(first|earliest|oldest)\b"),
+    (Intent.LATEST_ANOMALY, 0.92, rf"\b(last|latest|most recent|newest)\s+{_N}\s+(\w+\s+){{0,4}}{_ANOMALY}"),
+    (Intent.LATEST_ANOMALY, 0.92, rf"\b{_N}\s+(most recent|latest|newest|last)\b"),
+    (Intent.COMPARE_MODULES, 0.9, r"\bwhich module\b"),
     (Intent.COMPARE_PERIODS, 0.95, r"\bcompar\w*\b"),
     (Intent.COMPARE_PERIODS, 0.95, r"\b(vs\.?|versus)\b"),
     (Intent.COMPARE_PERIODS, 0.9, r"\bdifference between\b"),

@@ -16,6 +16,8 @@ class Turn:
     slots: Slots
     listed_ids: tuple[str, ...]
     """The anomalies the answer showed, in the order shown: what "the first one" or "it" refers to."""
+    topic: Intent | None = None
+    """The last operation that was not explaining one anomaly: what "what about last week?" goes back to."""
 
 
 class ConversationMemory:

@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 
 from plantwatch.domain.anomaly import Severity
 from plantwatch.domain.modules import Module
+from plantwatch.services.chatbot.dates import Moment, Precision, parse_moment
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,26 @@ class Slots:
     at_time: time | None = None
     at_date: date | None = None
     features: tuple[str, ...] = ()
-    min_severity: Severity | None = None
+    severities: frozenset[Severity] = frozenset()
+    """The severities asked for; empty: any. "high" means high or worse, "high or medium" exactly those."""
     anomaly_id: str | None = None
     ordinal: int | None = None
     """0-based position in the previous answer's list ("the second one" is 1)."""
+    limit: int | None = None
+    """How many anomalies a "last 3" / "top 5" asks for."""
+    future: bool = False
+    """The question names a time that has not come yet ("tomorrow", "next week")."""
+    unread_time: str | None = None
+    """A time phrase the parser could not read ("2024-13-45", "at 25:10"): answering without it would
+    answer another question."""
+
+    @property
+    def min_severity(self) -> Severity | None:
+        """The lowest severity asked for, when the set is "that severity or worse"; None otherwise."""
+        if not self.severities:
+            return None
+        lowest = min(self.severities, key=lambda s: s.rank)
+        return lowest if self.severities == at_least(lowest) else None
 
     @property
     def module(self) -> Module | None:
@@ -81,16 +98,20 @@ class Slots:
     def over(self, previous: "Slots") -> "Slots":
         """These slots on top of a previous turn's: what this turn names wins, the rest carries over."""
         merged = previous
-        for name in ("modules", "time_ranges", "features"):
+        for name in ("modules", "time_ranges", "features", "severities"):
             if getattr(self, name):
                 merged = replace(merged, **{name: getattr(self, name)})
-        for name in ("at_time", "at_date", "min_severity", "anomaly_id", "ordinal"):
+        for name in ("at_time", "at_date", "anomaly_id", "ordinal", "limit"):
             if getattr(self, name) is not None:
                 merged = replace(merged, **{name: getattr(self, name)})
         if self.time_ranges and self.at_time is None:
             # A new period replaces the old point in time, or the old time of day would still narrow it.
             merged = replace(merged, at_time=None, at_date=None)
-        return merged
+        return replace(merged, future=self.future, unread_time=self.unread_time)
+
+
+def at_least(severity: Severity) -> frozenset[Severity]:
+    return frozenset(s for s in Severity if s.rank >= severity.rank)
 
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -117,17 +138,51 @@ _MODULE_WORDS: dict[Module, re.Pattern[str]] = {
         r"\b(cyber\w*|security|network|intrusions?|attacks?|swat|water treatment|scada)\b"
     ),
 }
+_SEVERITY_NAMES = "low|medium|high|critical"
+# "high or critical", "medium, high and critical": exactly the severities listed.
+_SEVERITY_LIST = re.compile(
+    rf"\b({_SEVERITY_NAMES})((?:\s*,\s*|\s*,?\s+(?:or|and|and/or|&)\s+)(?:{_SEVERITY_NAMES}))+\b"
+)
+# One severity named: that one or worse ("high" includes critical), except "low", which means low only.
 _SEVERITY_WORDS: tuple[tuple[Severity, re.Pattern[str]], ...] = (
     (Severity.CRITICAL, re.compile(r"\bcritical\b")),
     (
         Severity.HIGH,
         re.compile(
             r"\bhigh[- ](severity|priority)\b|\bseverity (is |of )?high\b|\b(severe|serious|major)\b"
-            r"|\bhigh (anomal\w*|alerts?|incidents?|ones)\b"
+            r"|\bhigh (anomal\w*|alerts?|incidents?|ones|events?|alarms?)\b|\bhigh\b(?=\s*\??$)"
         ),
     ),
     (Severity.MEDIUM, re.compile(r"\bmedium\b|\bmoderate\b")),
+    (
+        Severity.LOW,
+        re.compile(
+            r"\blow[- ](severity|priority)\b|\bseverity (is |of )?low\b"
+            r"|\blow (anomal\w*|alerts?|incidents?|ones|events?|alarms?)\b|\bminor\b"
+        ),
+    ),
 )
+_EXACTLY = re.compile(r"\b(only|exactly|just|strictly)\s+(?:the\s+)?$")
+
+
+_ONLY_ONE = re.compile(rf"\b(?:only|exactly|just|strictly)\s+(?:the\s+)?({_SEVERITY_NAMES})\b")
+
+
+def parse_severities(text: str) -> frozenset[Severity]:
+    listed = _SEVERITY_LIST.search(text)
+    if listed is not None:
+        return frozenset(Severity(word) for word in re.findall(_SEVERITY_NAMES, listed.group(0)))
+    only = _ONLY_ONE.search(text)
+    if only is not None:
+        return frozenset({Severity(only.group(1))})
+    for severity, pattern in _SEVERITY_WORDS:
+        match = pattern.search(text)
+        if match is not None:
+            exact = severity is Severity.LOW or _EXACTLY.search(text[: match.start()]) is not None
+            return frozenset({severity}) if exact else at_least(severity)
+    return frozenset()
+
+
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 _ORDINAL = re.compile(
     r"\b(first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th)\b(?=\s+(one|anomal|alert|of them)|\s*\??$)"
@@ -320,7 +375,86 @@ def _date_range(day: date | None, since: bool) -> TimeRange | None:
     return TimeRange(start, start + timedelta(days=1), f"on {day.isoformat()}")
 
 
+def _month_start(year: int, month: int) -> datetime:
+    return datetime(year, month, 1)
+
+
+def _after(moment: Moment) -> datetime:
+    """The end of the period a moment names: the next minute, day, month or year."""
+    start = moment.start
+    if moment.precision is Precision.MINUTE:
+        return start + timedelta(minutes=1)
+    if moment.precision is Precision.DAY:
+        return start + timedelta(days=1)
+    if moment.precision is Precision.MONTH:
+        return _month_start(start.year + start.month // 12, start.month % 12 + 1)
+    return datetime(start.year + 1, 1, 1)
+
+
+_YEAR_IN = re.compile(r"\b(\d{4})\b")
+_DATE_WORD = re.compile(r"\d|\b" + _MONTH_NAMES.removesuffix(r"\.?") + r"\b")
+
+
+def _between(match: re.Match[str], now: datetime) -> TimeRange | None:
+    """ "between X and Y", "from X to Y": X's start up to Y (a time of day: up to that minute; a day, month or
+    year: up to its end). A bare time of day takes the other end's day."""
+    first_text, second_text = match.group(1), match.group(2)
+    if not (_DATE_WORD.search(first_text) and _DATE_WORD.search(second_text)):
+        return None  # "between this week and last week" is two periods to compare, not one range
+    year = _YEAR_IN.search(second_text)
+    if (
+        year is not None
+        and _YEAR_IN.search(first_text) is None
+        and not re.search(r"\d{1,2}:\d{2}", first_text)
+    ):
+        first_text = f"{first_text} {year.group(1)}"
+    first, second = parse_moment(first_text, now), parse_moment(second_text, now)
+    if first is None or second is None:
+        return None
+    if first.precision is Precision.MINUTE and not first.has_date and second.has_date:
+        first = Moment(datetime.combine(second.start.date(), first.start.time()), first.precision, True)
+    if second.precision is Precision.MINUTE and not second.has_date:
+        second = Moment(datetime.combine(first.start.date(), second.start.time()), second.precision, True)
+    start = first.start
+    end = second.start if second.precision is Precision.MINUTE else _after(second)
+    if end <= start or not EARLIEST <= start < LATEST:
+        return None
+    return TimeRange(start, end, f"between {_fmt(start)} and {_fmt(end)}")
+
+
+def _named_month(match: re.Match[str], now: datetime) -> TimeRange | None:
+    since, month_word, year = match.group(1), match.group(2), match.group(3)
+    if month_word.startswith("may") and not (since or year):
+        return None  # "may" alone is the verb
+    month = _MONTHS.index(month_word[:3]) + 1
+    start_year = int(year) if year else now.year if month <= now.month else now.year - 1
+    if not 1900 <= start_year < 2200:
+        return None
+    start = _month_start(start_year, month)
+    if since and since.strip() == "since":
+        return TimeRange(start, None, f"since {start.strftime('%B %Y')}")
+    end = _after(Moment(start, Precision.MONTH, True))
+    return TimeRange(start, end, f"in {start.strftime('%B %Y')} ({start.date()} to {end.date()})")
+
+
+def _named_year(match: re.Match[str], now: datetime) -> TimeRange | None:
+    year = int(match.group(2))
+    if not 1900 <= year < 2200:
+        return None
+    start = datetime(year, 1, 1)
+    if match.group(1) == "since":
+        return TimeRange(start, None, f"since {year}")
+    return TimeRange(start, datetime(year + 1, 1, 1), f"in {year}")
+
+
+_ENDPOINT = r"([\w:/.\- ]{1,40}?)"
 _RANGE_PATTERNS: tuple[tuple[str, RangeBuilder], ...] = (
+    (
+        rf"\b(?:between|from)\s+{_ENDPOINT}\s+(?:and|to|until|till|through|-|–)\s+{_ENDPOINT}"
+        r"\s*(?=$|[?!;,]|\.(?:\s|$)|\b(?:in|for|with|at|involving|are|is|were|was|had|have|by|than|compared)\b"
+        r"(?!\s*\d))",
+        _between,
+    ),
     (rf"\b(since\s+)?{_ISO_DATE}(?:\b|t(?=\d))", _iso_date),
     (rf"\b(since\s+)?(?:on\s+)?{_MONTH_DATE}\b", _month_date),
     (rf"\b(since\s+)?(?:on\s+)?(?:the\s+)?{_DAY_MONTH}\b", _day_month),
@@ -332,7 +466,54 @@ _RANGE_PATTERNS: tuple[tuple[str, RangeBuilder], ...] = (
         _named_period,
     ),
     (r"\b(on|last|this)?\s*(" + "|".join(_WEEKDAYS) + r")\b", _weekday),
+    (
+        # not "March 45": a day that is no date is left for the unread-time check
+        rf"\b(in|during|for|over|of|since|throughout|whole)?\s*{_MONTH_NAMES}(?!\s+\d{{1,2}}(?:st|nd|rd|th)?\b)"
+        r"(?:\s+(\d{4}))?\b",
+        _named_month,
+    ),
+    (r"\b(in|during|for|of|since|throughout)\s+(\d{4})\b", _named_year),
 )
+
+_FUTURE = re.compile(
+    r"\b(tomorrow|next\s+(week|month|year|hour|day|" + "|".join(_WEEKDAYS) + r")"
+    r"|in the (next|coming)\s+\w+|will (there|it|we)\b|upcoming|forecast|predict\w*)"
+)
+_COUNT_WORDS = {
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+}
+_LIMIT_N = r"(\d{1,3}|" + "|".join(_COUNT_WORDS) + r")"
+_RANKED = (
+    r"(?:last|latest|most recent|newest|recent|first|earliest|oldest|top|highest|lowest|biggest|largest"
+    r"|smallest|worst)"
+)
+_LIMIT = re.compile(rf"\b{_RANKED}\s+{_LIMIT_N}\b|\b{_LIMIT_N}\s+{_RANKED}\b")
+
+
+# What is left of a time phrase after every phrase the grammar reads has been blanked out.
+_UNREAD_TIME = re.compile(
+    r"\b\d{4}-\d{1,2}-\d{1,2}\b|\b\d{1,2}:\d{2}\b|\b\d{1,2}(st|nd|rd|th)\b"
+    r"|\b(between|from)\s+[^?]*?\d[^?]*"
+    r"|\b(january|february|march|april|june|july|august|september|october|november|december)\b[^?,.]*"
+)
+
+
+def parse_limit(text: str) -> int | None:
+    """N of "the last 3 anomalies", "top 5", "3 most recent" (time spans are blanked out before)."""
+    match = _LIMIT.search(text)
+    if match is None:
+        return None
+    word = match.group(1) or match.group(2)
+    count = int(word) if word.isdigit() else _COUNT_WORDS[word]
+    return count if count > 0 else None
 
 
 def parse_time(text: str, now: datetime) -> tuple[tuple[TimeRange, ...], time | None, str]:
@@ -393,16 +574,21 @@ class SlotParser:
         time_ranges, at_time, rest = parse_time(text_without_features, now)
         at_date = time_ranges[0].single_day() if at_time is not None and time_ranges else None
         anomaly_match = _UUID.search(text.lower())
+        rest = _UUID.sub(" ", rest)
         ordinal_match = _ORDINAL.search(rest)
+        unread = _UNREAD_TIME.search(rest)
         return Slots(
             modules=self._modules(rest, features),
             time_ranges=time_ranges,
             at_time=at_time,
             at_date=at_date,
             features=features,
-            min_severity=next((sev for sev, pattern in _SEVERITY_WORDS if pattern.search(rest)), None),
+            severities=parse_severities(rest),
             anomaly_id=anomaly_match.group(0) if anomaly_match else None,
             ordinal=_ORDINALS[ordinal_match.group(1)] if ordinal_match else None,
+            limit=parse_limit(rest),
+            future=_FUTURE.search(text.lower()) is not None,
+            unread_time=" ".join(unread.group(0).split()) if unread else None,
         )
 
     def modules_of(self, feature: str) -> set[Module]:

@@ -65,4 +65,6 @@ def query_chatbot(query: ChatQuery, chatbot: ChatbotDep, container: ContainerDep
         anomalies=[AnomalyOut.from_domain(a) for a in reply.anomalies],
         data=reply.data,
         rephrased=reply.rephrased,
+        interpretation=reply.interpretation,
+        query=reply.query,
     )
