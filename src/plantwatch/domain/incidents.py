@@ -270,9 +270,7 @@ def group_anomalies(
             if joined.state is IncidentState.CLEARED_UNACKNOWLEDGED:
                 grown = replace(grown, state=IncidentState.ACTIVE_UNACKNOWLEDGED)
                 result.audit.append(
-                    AuditEntry(
-                        grown.id, now, SYSTEM_ACTOR, IncidentAction.RETURN, joined.state, grown.state
-                    )
+                    AuditEntry(grown.id, now, SYSTEM_ACTOR, IncidentAction.RETURN, joined.state, grown.state)
                 )
         else:
             grown = _opened_by(anomaly, now)
@@ -373,7 +371,6 @@ def apply_operator_action(
         raise InvalidInputError(f"{action.value} is not an operator action", field="action")
     changed = replace(changed, updated_at=now)
     return changed, AuditEntry(incident.id, now, actor, action, state, changed.state, detail)
-
 
 
 def event_payload(event: IncidentEvent) -> dict[str, object]:

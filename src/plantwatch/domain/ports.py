@@ -257,3 +257,9 @@ class NotificationOutbox(Protocol):
     def pending(self) -> int:
         """Notifications not delivered yet and not given up on."""
         ...
+
+
+class Notifier(Protocol):
+    """Sends one notification to its target; raises on failure (any exception is a failed attempt)."""
+
+    def send(self, notification: Notification) -> None: ...

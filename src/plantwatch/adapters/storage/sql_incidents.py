@@ -227,7 +227,10 @@ class SqlIncidentRepository:
         if query.cursor:
             start, last_id = decode_cursor(query.cursor)
             statement = statement.where(
-                or_(incidents.c.start_at < start, and_(incidents.c.start_at == start, incidents.c.id < last_id))
+                or_(
+                    incidents.c.start_at < start,
+                    and_(incidents.c.start_at == start, incidents.c.id < last_id),
+                )
             )
         statement = statement.order_by(incidents.c.start_at.desc(), incidents.c.id.desc()).limit(
             query.limit + 1
@@ -329,7 +332,9 @@ class SqlIncidentRepository:
             values["next_attempt_at"] = retry_at
         with self.engine.begin() as connection:
             connection.execute(
-                update(notification_outbox).where(notification_outbox.c.id == notification_id).values(**values)
+                update(notification_outbox)
+                .where(notification_outbox.c.id == notification_id)
+                .values(**values)
             )
 
     def pending(self) -> int:
