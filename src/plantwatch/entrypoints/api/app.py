@@ -9,7 +9,16 @@ from starlette.concurrency import run_in_threadpool
 
 from plantwatch.bootstrap import Container, build_container, notification_dispatcher
 from plantwatch.entrypoints.api.errors import ERROR_RESPONSES, install_error_handlers
-from plantwatch.entrypoints.api.routers import anomalies, chatbot, dashboard, health, ingest, stream
+from plantwatch.entrypoints.api.routers import (
+    alarm_kpis,
+    anomalies,
+    chatbot,
+    dashboard,
+    health,
+    incidents,
+    ingest,
+    stream,
+)
 from plantwatch.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -52,7 +61,15 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         app.state.container = container
     install_error_handlers(app)
     # the stream route must come before /anomalies/{module}, which would otherwise take "stream" as a module
-    for api_router in (stream.router, anomalies.router, ingest.router, health.router, chatbot.router):
+    for api_router in (
+        stream.router,
+        anomalies.router,
+        ingest.router,
+        incidents.router,
+        alarm_kpis.router,
+        health.router,
+        chatbot.router,
+    ):
         app.include_router(api_router, responses=ERROR_RESPONSES)
     app.include_router(dashboard.router)
     return app
