@@ -86,7 +86,7 @@ def test_list_filters_and_pages(client_with_incidents) -> None:
 
 
 def test_detail_has_its_anomalies_and_history(client_with_incidents) -> None:
-    client, container = client_with_incidents
+    client, _ = client_with_incidents
     incident = client.get("/incidents", params={"module": "energy"}).json()["items"][1]
     detail = client.get(f"/incidents/{incident['id']}").json()
     assert len(detail["anomaly_ids"]) == 4

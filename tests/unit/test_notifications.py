@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -123,10 +124,10 @@ def test_a_restart_loses_nothing(tmp_path: Path) -> None:
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    received: list[tuple[dict, str]] = []
+    received: ClassVar[list[tuple[dict, str]]] = []
     status = 200
 
-    def do_POST(self) -> None:  # noqa: N802 (the http.server API)
+    def do_POST(self) -> None:  # the http.server API names it
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).received.append((json.loads(body), self.headers["X-Plantwatch-Event-Id"]))
         self.send_response(type(self).status)
