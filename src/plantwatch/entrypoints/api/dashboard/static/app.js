@@ -78,6 +78,14 @@
       : number.toFixed(Math.abs(number) >= 100 ? 1 : 3);
   }
 
+  // The box gets the chart's height: a responsive Plotly chart resizes to its box, and a box whose height came
+  // from the chart it holds would shrink it to the box's minimum on the next resize, leaving the drawing to
+  // spill over the lists below.
+  function drawChart(chart, traces, layout, config) {
+    chart.style.height = `${layout.height}px`;
+    window.Plotly.react(chart, traces, layout, config);
+  }
+
   function anomalyHref(anomaly) {
     return `#/anomalies/${encodeURIComponent(anomaly.module)}/${encodeURIComponent(anomaly.id)}`;
   }
@@ -316,7 +324,7 @@
       uirevision: module,
     };
     const firstDraw = !panel.chart.classList.contains("js-plotly-plot");
-    window.Plotly.react(panel.chart, traces, layout, PLOT_CONFIG);
+    drawChart(panel.chart, traces, layout, PLOT_CONFIG);
     if (firstDraw) {
       panel.chart.on("plotly_click", (event) => {
         const point = event.points.find((p) => p.customdata && state.anomalies.has(p.customdata));
@@ -490,7 +498,7 @@
       yaxis: { automargin: true },
       yaxis2: { anchor: "x2", showticklabels: false },
     };
-    window.Plotly.react(chart, traces, layout, { ...PLOT_CONFIG, displayModeBar: false });
+    drawChart(chart, traces, layout, { ...PLOT_CONFIG, displayModeBar: false });
   }
 
   function routeFromHash() {
@@ -951,7 +959,7 @@
       `Observed and expected values of ${features.join(", ") || "no feature"} during the incident`,
     );
     chart.dataset.features = features.join(",");
-    window.Plotly.react(chart, traces, layout, { ...PLOT_CONFIG, displayModeBar: false });
+    drawChart(chart, traces, layout, { ...PLOT_CONFIG, displayModeBar: false });
   }
 
   function connectIncidents() {
