@@ -26,7 +26,6 @@ from plantwatch.domain.incidents import (
     Incident,
     IncidentAction,
     IncidentPolicy,
-    IncidentState,
     apply_operator_action,
     event_payload,
     group_anomalies,
@@ -215,7 +214,7 @@ class InMemoryIncidentRepository:
             open_incidents = [
                 i
                 for i in self.incidents.values()
-                if i.module == module and i.source == source and i.state is not IncidentState.CLOSED
+                if i.module == module and i.source == source and i.state.is_open
             ]
             new = list({a.id: a for a in anomalies if a.id not in self.members}.values())
             result = group_anomalies(open_incidents, new, policy, observed_until, now)
@@ -261,7 +260,11 @@ class InMemoryIncidentRepository:
                 for i in self.incidents.values()
                 if (query.module is None or i.module == query.module)
                 and (query.source is None or i.source == query.source)
-                and (query.state is None or i.state == query.state)
+                and (
+                    i.state == query.state
+                    if query.state is not None
+                    else query.include_unannunciated or i.state.annunciated
+                )
                 and (query.since is None or i.end >= query.since)
                 and (query.until is None or i.start < query.until)
                 and (query.min_severity is None or i.severity.rank >= query.min_severity.rank)

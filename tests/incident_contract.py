@@ -253,6 +253,43 @@ def check_events_fill_the_outbox_once(store: Store) -> None:
     assert store.pending() == 2
 
 
+def check_on_delay_holds_back_short_incidents(store: Store) -> None:
+    held = IncidentPolicy(gap=timedelta(minutes=10), on_delay_windows=3)
+
+    def record(anomalies: list[Anomaly], observed_until: datetime | None = None) -> Any:
+        first = anomalies[0]
+        until = observed_until or max(a.window_end for a in anomalies)
+        return store.record(first.module, first.source, anomalies, held, until, NOW, notify=[HOOK])
+
+    burst = _burst(BASE_TIME, 3, severity=Severity.MEDIUM)
+    assert record(burst[:2]).events == []
+    assert _all(store) == []  # not an alarm yet
+    (pending,) = _all(store, state=IncidentState.PENDING)
+    assert pending.window_count == 2 and _all(store, include_unannunciated=True) == [pending]
+    with pytest.raises(InvalidTransitionError):
+        store.act(pending.id, IncidentAction.ACKNOWLEDGE, "ana", NOW)
+    with pytest.raises(InvalidTransitionError):
+        store.act(pending.id, IncidentAction.SHELVE, "ana", NOW, minutes=5)
+    assert [e.kind for e in record(burst[2:]).events] == [IncidentEventKind.OPENED]
+    (annunciated,) = _all(store)
+    assert annunciated.id == pending.id and annunciated.state is IncidentState.ACTIVE_UNACKNOWLEDGED
+    assert [h.action for h in store.get(annunciated.id).history] == [IncidentAction.OPEN]
+
+    blip = [make_anomaly(BASE_TIME, source="blip", severity=Severity.HIGH)]
+    assert record(blip, observed_until=BASE_TIME + timedelta(hours=1)).events == []
+    (suppressed,) = _all(store, state=IncidentState.SUPPRESSED)
+    assert suppressed.source == "blip" and len(_all(store)) == 1
+    assert record(blip).incidents == []  # a replay changes nothing
+    later = make_anomaly(BASE_TIME + timedelta(hours=2), source="blip", severity=Severity.HIGH)
+    record([later])
+    assert len(_all(store, source="blip", include_unannunciated=True)) == 2  # suppressed is not reopened
+
+    critical = [make_anomaly(BASE_TIME, source="spike", severity=Severity.CRITICAL)]
+    assert [e.kind for e in record(critical).events] == [IncidentEventKind.OPENED]
+    assert _all(store, source="spike")[0].state is IncidentState.ACTIVE_UNACKNOWLEDGED
+    assert store.pending() == 2  # a notification for each annunciated incident, none for the others
+
+
 CONTRACT: list[Callable[[Store], None]] = [
     check_nearby_anomalies_form_one_incident_and_a_gap_starts_another,
     check_replays_are_idempotent_and_batches_group_as_one,
@@ -263,5 +300,6 @@ CONTRACT: list[Callable[[Store], None]] = [
     check_find_filters_and_pages,
     check_unknown_ids_and_bad_input_store_nothing,
     check_events_fill_the_outbox_once,
+    check_on_delay_holds_back_short_incidents,
 ]
 CONTRACT_IDS = [check.__name__.removeprefix("check_") for check in CONTRACT]

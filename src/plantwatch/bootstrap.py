@@ -143,7 +143,12 @@ def sql_store(settings: Settings) -> tuple[Engine, SqlAnomalyRepository]:
 
 
 def incident_policies(settings: Settings) -> dict[Module, IncidentPolicy]:
-    return {module: IncidentPolicy(gap=settings.incident_gap_for(module)) for module in Module}
+    return {
+        module: IncidentPolicy(
+            gap=settings.incident_gap_for(module), on_delay_windows=settings.incident_on_delay_windows
+        )
+        for module in Module
+    }
 
 
 def notify_targets(settings: Settings) -> list[str]:

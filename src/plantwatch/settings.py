@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     energy_incident_gap_minutes: float = Field(default=90, gt=0)
     machine_incident_gap_minutes: float = Field(default=6, gt=0)
     cyber_incident_gap_minutes: float = Field(default=1440, gt=0)
+    # On-delay (ISA-18.2): an incident is annunciated once it holds this many anomalous windows, or one
+    # critical window; fewer, and it is kept but never shown as an alarm (see domain/incidents.py).
+    incident_on_delay_windows: int = Field(default=3, ge=1)
     # New and escalated incidents are POSTed to these URLs (JSON list in PLANTWATCH_INCIDENT_WEBHOOKS) and,
     # when incident_mqtt is set, published to <mqtt_topic_prefix>/incidents/<module>.
     incident_webhooks: list[str] = Field(default_factory=list)

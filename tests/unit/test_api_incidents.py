@@ -22,6 +22,8 @@ NOW = BASE_TIME + timedelta(days=1)
 
 
 def make_client(models=None, **settings) -> tuple[TestClient, Container]:
+    # no on-delay unless a test asks: each stored anomaly is an alarm at once
+    settings.setdefault("incident_on_delay_windows", 1)
     settings_obj = Settings(database_url="sqlite://", chatbot_embeddings=False, **settings)
     tracking = IncidentTracking(InMemoryIncidentRepository(), incident_policies(settings_obj))
     container = Container(
@@ -197,3 +199,13 @@ def test_http_ingest_groups_its_anomalies_into_one_incident() -> None:
     (incident,) = client.get("/incidents", params={"module": "energy"}).json()["items"]
     assert incident["source"] == "line-7" and incident["window_count"] == len(stored["anomalies"])
     assert incident["top_causes"][0]["feature"] == "temperature"
+
+
+def test_pending_incidents_are_listed_only_when_asked_for() -> None:
+    client, container = make_client(incident_on_delay_windows=3)
+    _store(container, [make_anomaly()])
+    assert client.get("/incidents").json()["items"] == []
+    (pending,) = client.get("/incidents", params={"state": "pending"}).json()["items"]
+    assert pending["window_count"] == 1
+    assert client.get("/alarm-kpis").json() == []
+    assert client.post(f"/incidents/{pending['id']}/acknowledge", json={"actor": "ana"}).status_code == 409

@@ -65,7 +65,8 @@ def alarm_kpis(
             f"until ({until.isoformat()}) must be after since ({since.isoformat()})", field="until"
         )
     started = sorted(
-        (i for i in incidents if i.module == module and since <= i.start < until), key=lambda i: i.start
+        (i for i in incidents if i.module == module and i.state.annunciated and since <= i.start < until),
+        key=lambda i: i.start,
     )
     per_interval = Counter((i.start - since) // limits.flood_interval for i in started)
     by_source: dict[str, list[datetime]] = defaultdict(list)

@@ -13,7 +13,12 @@ Lifecycle (ISA-18.2 alarm states, "cleared" being its return-to-normal):
     cleared_unacknowledged --acknowledge or resolve-+--> closed
 
 An incident clears when the readings have gone on for longer than `gap` past its last anomalous window. An
-anomaly that joins a cleared incident returns it to active_unacknowledged. Shelving hides an open incident
+anomaly that joins a cleared incident returns it to active_unacknowledged.
+
+On-delay (ISA-18.2's remedy for nuisance alarms): an incident is annunciated (active_unacknowledged, notified,
+counted as an alarm) only once it holds `on_delay_windows` windows or a critical one; until then it is
+pending, and one that clears while pending is suppressed: stored, so a replay stays idempotent, never shown
+as an alarm. Shelving hides an open incident
 from notifications until it expires, without changing its state. Every change is an audit entry naming who
 did it and when; the system is the actor of what the readings do (open, escalate, clear, return).
 """
@@ -41,10 +46,23 @@ class IncidentState(StrEnum):
     ACTIVE_ACKNOWLEDGED = "active_acknowledged"
     CLEARED_UNACKNOWLEDGED = "cleared_unacknowledged"
     CLOSED = "closed"
+    # the on-delay: too few windows yet to annunciate; and one that cleared before it was annunciated
+    PENDING = "pending"
+    SUPPRESSED = "suppressed"
 
     @property
     def is_active(self) -> bool:
         return self in (IncidentState.ACTIVE_UNACKNOWLEDGED, IncidentState.ACTIVE_ACKNOWLEDGED)
+
+    @property
+    def annunciated(self) -> bool:
+        """Shown to operators, counted as an alarm and notified: past its on-delay."""
+        return self not in (IncidentState.PENDING, IncidentState.SUPPRESSED)
+
+    @property
+    def is_open(self) -> bool:
+        """New anomalies of its source may still join it."""
+        return self not in (IncidentState.CLOSED, IncidentState.SUPPRESSED)
 
 
 class IncidentAction(StrEnum):
@@ -157,13 +175,22 @@ class IncidentEvent:
 
 @dataclass(frozen=True)
 class IncidentPolicy:
-    """How anomalies group: those within `gap` of an incident's span join it."""
+    """How anomalies group: those within `gap` of an incident's span join it; an incident is annunciated
+    once it holds `on_delay_windows` windows, or at once for a critical window."""
 
     gap: timedelta
+    on_delay_windows: int = 1
 
     def __post_init__(self) -> None:
         if self.gap <= timedelta(0):
             raise InvalidInputError(f"the incident gap must be positive, got {self.gap}", field="gap")
+        if self.on_delay_windows < 1:
+            raise InvalidInputError(
+                f"on_delay_windows must be at least 1, got {self.on_delay_windows}", field="on_delay_windows"
+            )
+
+    def annunciates(self, incident: "Incident") -> bool:
+        return incident.window_count >= self.on_delay_windows or incident.severity is Severity.CRITICAL
 
 
 @dataclass
@@ -220,7 +247,7 @@ def _opened_by(anomaly: Anomaly, now: datetime) -> Incident:
         severity=anomaly.severity,
         window_count=1,
         causes=_merge_causes((), anomaly),
-        state=IncidentState.ACTIVE_UNACKNOWLEDGED,
+        state=IncidentState.PENDING,
         opened_at=now,
         updated_at=now,
     )
@@ -248,7 +275,8 @@ def group_anomalies(
     observed_until: datetime,
     now: datetime,
 ) -> GroupingResult:
-    """Group new anomalies of one source into its open incidents (not closed), then clear stale ones.
+    """Group new anomalies of one source into its open incidents (`IncidentState.is_open`), then clear
+    stale ones.
 
     `anomalies` must be new: none may already belong to an incident (the store filters them, which is what
     makes replays idempotent). `observed_until` is the newest reading seen for the source: an active
@@ -274,19 +302,22 @@ def group_anomalies(
                 )
         else:
             grown = _opened_by(anomaly, now)
+        if grown.state is IncidentState.PENDING and policy.annunciates(grown):
+            grown = replace(grown, state=IncidentState.ACTIVE_UNACKNOWLEDGED)
             result.audit.append(
                 AuditEntry(grown.id, now, SYSTEM_ACTOR, IncidentAction.OPEN, None, grown.state)
             )
         incidents[grown.id] = grown
         result.members.append((grown.id, anomaly.id))
 
+    cleared_states = {
+        IncidentState.ACTIVE_ACKNOWLEDGED: IncidentState.CLOSED,
+        IncidentState.ACTIVE_UNACKNOWLEDGED: IncidentState.CLEARED_UNACKNOWLEDGED,
+        IncidentState.PENDING: IncidentState.SUPPRESSED,
+    }
     for key, incident in list(incidents.items()):
-        if incident.state.is_active and observed_until - incident.end > policy.gap:
-            cleared_state = (
-                IncidentState.CLOSED
-                if incident.state is IncidentState.ACTIVE_ACKNOWLEDGED
-                else IncidentState.CLEARED_UNACKNOWLEDGED
-            )
+        if incident.state in cleared_states and observed_until - incident.end > policy.gap:
+            cleared_state = cleared_states[incident.state]
             incidents[key] = replace(incident, state=cleared_state, updated_at=now)
             result.audit.append(
                 AuditEntry(key, now, SYSTEM_ACTOR, IncidentAction.CLEAR, incident.state, cleared_state)
@@ -297,7 +328,9 @@ def group_anomalies(
         if previous == incident:
             continue
         result.incidents.append(incident)
-        if previous is None:
+        if not incident.state.annunciated:
+            continue
+        if previous is None or not previous.state.annunciated:
             result.events.append(IncidentEvent(IncidentEventKind.OPENED, incident))
         elif incident.severity.rank > previous.severity.rank:
             result.events.append(IncidentEvent(IncidentEventKind.ESCALATED, incident))
@@ -354,7 +387,7 @@ def apply_operator_action(
             raise InvalidInputError(
                 f"minutes must be 1 to {MAX_SHELVE_MINUTES}, got {minutes}", field="minutes"
             )
-        if state is IncidentState.CLOSED:
+        if not state.is_open or not state.annunciated:
             raise InvalidTransitionError(incident.id, state.value, action.value)
         changed = replace(incident, shelved_until=now + timedelta(minutes=minutes))
         detail = f"{minutes} min"

@@ -163,6 +163,8 @@ class IncidentQuery:
     min_severity: Severity | None = None
     limit: int = 100
     cursor: str | None = None
+    include_unannunciated: bool = False
+    """Without a `state`, only annunciated incidents are listed (not pending or suppressed ones)."""
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,7 @@ class SqlIncidentRepository:
                 select(incidents).where(
                     incidents.c.module == module.value,
                     incidents.c.source == source,
-                    incidents.c.state != IncidentState.CLOSED.value,
+                    incidents.c.state.in_([state.value for state in IncidentState if state.is_open]),
                 )
             ).mappings()
             open_incidents = _load_incidents(connection, list(rows))
@@ -107,7 +107,8 @@ class SqlIncidentRepository:
         return result
 
     def _has_active(self, connection: Connection, module: Module, source: str) -> bool:
-        active = [IncidentState.ACTIVE_UNACKNOWLEDGED.value, IncidentState.ACTIVE_ACKNOWLEDGED.value]
+        # what clearing can change: active and pending incidents
+        active = [s.value for s in IncidentState if s.is_active or s is IncidentState.PENDING]
         statement = select(incidents.c.id).where(
             incidents.c.module == module.value, incidents.c.source == source, incidents.c.state.in_(active)
         )
@@ -218,6 +219,9 @@ class SqlIncidentRepository:
             statement = statement.where(incidents.c.source == query.source)
         if query.state is not None:
             statement = statement.where(incidents.c.state == query.state.value)
+        elif not query.include_unannunciated:
+            shown = [state.value for state in IncidentState if state.annunciated]
+            statement = statement.where(incidents.c.state.in_(shown))
         if query.since is not None:
             statement = statement.where(incidents.c.end_at >= query.since)
         if query.until is not None:
