@@ -37,9 +37,9 @@ from plantwatch.adapters.storage import (
 )
 from plantwatch.domain.alarm_kpis import alarm_kpis
 from plantwatch.domain.frames import SensorFrame
-from plantwatch.domain.incidents import Incident, IncidentPolicy
+from plantwatch.domain.incidents import Incident, IncidentPolicy, IncidentState
 from plantwatch.domain.modules import Module
-from plantwatch.domain.ports import TrainedModel
+from plantwatch.domain.ports import IncidentQuery, TrainedModel
 from plantwatch.domain.thresholds import build_thresholder
 from plantwatch.services.incidents import IncidentTracking, incidents_between
 from plantwatch.services.ingest import ReadingContext, ingest_frame
@@ -54,6 +54,9 @@ NORMAL_TAIL_HOURS = 2000
 @dataclass(frozen=True)
 class Replay:
     incidents: list[Incident]
+    """Annunciated ones: the alarms an operator sees."""
+    suppressed: int
+    """Cleared within their on-delay: never shown."""
     anomalies: int
     readings: int
     hours: float
@@ -69,7 +72,7 @@ def train(frame: SensorFrame, model_name: str, seed: int, epochs: int | None, ro
 
 
 def replay(
-    frame: SensorFrame, model: TrainedModel, gap: timedelta, history: SensorFrame, batch: int
+    frame: SensorFrame, model: TrainedModel, policy: IncidentPolicy, history: SensorFrame, batch: int
 ) -> Replay:
     """Ingest `frame` `batch` readings at a time, the first batch completed by the end of `history`."""
     engine = create_engine_from_url("sqlite://")
@@ -77,7 +80,7 @@ def replay(
     create_incident_schema(engine)
     repository = SqlAnomalyRepository(engine)
     incidents = SqlIncidentRepository(engine)
-    tracking = IncidentTracking(incidents, {frame.module: IncidentPolicy(gap=gap)})
+    tracking = IncidentTracking(incidents, {frame.module: policy})
     context = ReadingContext(max_readings=max(256, model.card.window))
     context.remember(frame.module, frame.source, history.values[model.card.feature_names].iloc[-256:])
     anomalies = 0
@@ -90,8 +93,9 @@ def replay(
     index = frame.values.index
     hours = (index[-1] - index[0]).total_seconds() / 3600
     found = incidents_between(incidents, frame.module, None, None)
+    held_back = incidents.find(IncidentQuery(state=IncidentState.SUPPRESSED, limit=10_000)).items
     engine.dispose()
-    return Replay(found, anomalies, len(frame), hours)
+    return Replay(found, len(held_back), anomalies, len(frame), hours)
 
 
 def attack_windows(path: Path) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -105,10 +109,12 @@ def main() -> None:
     parser.add_argument("--model", default="pca")
     parser.add_argument("--gaps", type=float, nargs="*", help="cyber gaps in minutes (default: the setting)")
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--on-delay", type=int, default=None, help="windows (default: the setting)")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     settings = Settings()
     datasets = Path(os.environ.get("PLANTWATCH_SHARED_DATASETS_DIR", str(settings.shared_datasets_dir)))
+    on_delay = args.on_delay or settings.incident_on_delay_windows
     gaps = (
         [timedelta(minutes=g) for g in args.gaps] if args.gaps else [settings.incident_gap_for(Module.CYBER)]
     )
@@ -118,10 +124,13 @@ def main() -> None:
         split = batadal_split(datasets)
         model = train(split.train, args.model, settings.seed, args.epochs, root)
         windows = attack_windows(datasets / "batadal" / "dataset04_attack_windows.csv")
-        table = Table(title=f"BATADAL dataset04 replayed a day per batch ({args.model}, target 7 +- 2)")
+        table = Table(
+            title=f"BATADAL dataset04 replayed a day per batch ({args.model}, on-delay {on_delay}, target 7 +- 2)"
+        )
         for column in (
             "gap",
             "flagged rows",
+            "suppressed",
             "incidents",
             "attacks found",
             "on an attack",
@@ -131,7 +140,7 @@ def main() -> None:
         ):
             table.add_column(column, justify="right")
         for gap in gaps:
-            run = replay(split.test, model, gap, split.train, batch=24)
+            run = replay(split.test, model, IncidentPolicy(gap, on_delay), split.train, batch=24)
             on_attack = [
                 i for i in run.incidents if any(i.start < end and i.end >= start for start, end in windows)
             ]
@@ -143,6 +152,7 @@ def main() -> None:
             table.add_row(
                 f"{gap.total_seconds() / 60:.0f} min",
                 str(run.anomalies),
+                str(run.suppressed),
                 str(len(run.incidents)),
                 f"{found}/{len(windows)}",
                 str(len(on_attack)),
@@ -159,6 +169,7 @@ def main() -> None:
             "readings",
             "hours",
             "flagged rows",
+            "suppressed",
             "incidents",
             "per hour",
             "max/10 min",
@@ -175,7 +186,7 @@ def main() -> None:
         for label, frame, gap in cases:
             fit, held = (train_part, tail) if label.startswith("batadal") else frame.split(0.8)
             fitted = train(fit, args.model, settings.seed, args.epochs, root)
-            run = replay(held, fitted, gap, fit, batch=60)
+            run = replay(held, fitted, IncidentPolicy(gap, on_delay), fit, batch=60)
             index = held.values.index
             kpis = alarm_kpis(held.module, run.incidents, index[0], index[-1] + (index[1] - index[0]))
             normal.add_row(
@@ -184,6 +195,7 @@ def main() -> None:
                 str(run.readings),
                 f"{kpis.hours:.1f}",
                 str(run.anomalies),
+                str(run.suppressed),
                 str(kpis.alarms),
                 f"{kpis.alarms_per_hour:.3f}",
                 str(kpis.peak_alarms_per_interval),

@@ -639,6 +639,8 @@
     active_acknowledged: "active, acknowledged",
     cleared_unacknowledged: "cleared, unacknowledged",
     closed: "closed",
+    pending: "pending (on-delay)",
+    suppressed: "suppressed (cleared in its on-delay)",
   };
   // which operator actions each state allows: the buttons mirror the server's rules (it answers 409 otherwise)
   const ALLOWED = {
