@@ -125,7 +125,8 @@ def main() -> None:
         model = train(split.train, args.model, settings.seed, args.epochs, root)
         windows = attack_windows(datasets / "batadal" / "dataset04_attack_windows.csv")
         table = Table(
-            title=f"BATADAL dataset04 replayed a day per batch ({args.model}, on-delay {on_delay}, target 7 +- 2)"
+            title=f"BATADAL dataset04 replayed a day per batch ({args.model}, on-delay {on_delay}, "
+            "target 7 +- 2)"
         )
         for column in (
             "gap",
