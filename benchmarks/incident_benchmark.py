@@ -37,7 +37,7 @@ from plantwatch.adapters.storage import (
 )
 from plantwatch.domain.alarm_kpis import alarm_kpis
 from plantwatch.domain.frames import SensorFrame
-from plantwatch.domain.incidents import Incident, IncidentPolicy, IncidentState
+from plantwatch.domain.incidents import Incident, IncidentPolicy
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import IncidentQuery, TrainedModel
 from plantwatch.domain.thresholds import build_thresholder
@@ -55,8 +55,8 @@ NORMAL_TAIL_HOURS = 2000
 class Replay:
     incidents: list[Incident]
     """Annunciated ones: the alarms an operator sees."""
-    suppressed: int
-    """Cleared within their on-delay: never shown."""
+    held_back: int
+    """Still pending or suppressed (cleared within their on-delay): never shown."""
     anomalies: int
     readings: int
     hours: float
@@ -93,7 +93,8 @@ def replay(
     index = frame.values.index
     hours = (index[-1] - index[0]).total_seconds() / 3600
     found = incidents_between(incidents, frame.module, None, None)
-    held_back = incidents.find(IncidentQuery(state=IncidentState.SUPPRESSED, limit=10_000)).items
+    every = incidents.find(IncidentQuery(include_unannunciated=True, limit=100_000)).items
+    held_back = [i for i in every if not i.state.annunciated]
     engine.dispose()
     return Replay(found, len(held_back), anomalies, len(frame), hours)
 
@@ -131,7 +132,7 @@ def main() -> None:
         for column in (
             "gap",
             "flagged rows",
-            "suppressed",
+            "held back",
             "incidents",
             "attacks found",
             "on an attack",
@@ -153,7 +154,7 @@ def main() -> None:
             table.add_row(
                 f"{gap.total_seconds() / 60:.0f} min",
                 str(run.anomalies),
-                str(run.suppressed),
+                str(run.held_back),
                 str(len(run.incidents)),
                 f"{found}/{len(windows)}",
                 str(len(on_attack)),
@@ -170,7 +171,7 @@ def main() -> None:
             "readings",
             "hours",
             "flagged rows",
-            "suppressed",
+            "held back",
             "incidents",
             "per hour",
             "max/10 min",
@@ -196,7 +197,7 @@ def main() -> None:
                 str(run.readings),
                 f"{kpis.hours:.1f}",
                 str(run.anomalies),
-                str(run.suppressed),
+                str(run.held_back),
                 str(kpis.alarms),
                 f"{kpis.alarms_per_hour:.3f}",
                 str(kpis.peak_alarms_per_interval),
