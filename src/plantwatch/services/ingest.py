@@ -11,6 +11,9 @@ Only readings strictly earlier than the batch's first reading are used as contex
 that has a full window is scored; when no context is known, the first `window - 1` readings of the batch are
 context only and get no score. Writes are idempotent (deterministic anomaly ids, score keys), so re-sending
 the same readings, or a redelivered message, stores nothing twice.
+
+Incidents: given an `IncidentTracking`, each stored batch's anomalies are grouped into incidents (the same
+path for HTTP ingest and the MQTT worker); that write is idempotent too.
 """
 
 import threading
