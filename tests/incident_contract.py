@@ -290,6 +290,16 @@ def check_on_delay_holds_back_short_incidents(store: Store) -> None:
     assert store.pending() == 2  # a notification for each annunciated incident, none for the others
 
 
+def check_a_shelved_incident_escalates_without_notifying(store: Store) -> None:
+    _record(store, _burst(BASE_TIME, 2, severity=Severity.LOW), notify=[HOOK])
+    (incident,) = _all(store)
+    store.act(incident.id, IncidentAction.SHELVE, "ana", NOW, minutes=60)
+    escalation = make_anomaly(BASE_TIME + timedelta(minutes=3), severity=Severity.HIGH)
+    assert _record(store, [escalation], notify=[HOOK]).events == []
+    assert store.get(incident.id).history[-1].action is IncidentAction.ESCALATE
+    assert store.pending() == 1  # the opening only
+
+
 CONTRACT: list[Callable[[Store], None]] = [
     check_nearby_anomalies_form_one_incident_and_a_gap_starts_another,
     check_replays_are_idempotent_and_batches_group_as_one,
@@ -301,5 +311,6 @@ CONTRACT: list[Callable[[Store], None]] = [
     check_unknown_ids_and_bad_input_store_nothing,
     check_events_fill_the_outbox_once,
     check_on_delay_holds_back_short_incidents,
+    check_a_shelved_incident_escalates_without_notifying,
 ]
 CONTRACT_IDS = [check.__name__.removeprefix("check_") for check in CONTRACT]

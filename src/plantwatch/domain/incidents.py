@@ -333,7 +333,9 @@ def group_anomalies(
         if previous is None or not previous.state.annunciated:
             result.events.append(IncidentEvent(IncidentEventKind.OPENED, incident))
         elif incident.severity.rank > previous.severity.rank:
-            result.events.append(IncidentEvent(IncidentEventKind.ESCALATED, incident))
+            # a shelved incident still escalates in its audit log, but tells nobody until the shelf expires
+            if not incident.shelved(now):
+                result.events.append(IncidentEvent(IncidentEventKind.ESCALATED, incident))
             result.audit.append(
                 AuditEntry(
                     key,
