@@ -115,6 +115,13 @@ def _boxes_inside_their_panels(page: Page) -> list[str]:
           if (root.scrollWidth > window.innerWidth + 1) {
             problems.push(`page scrolls sideways: ${root.scrollWidth}`);
           }
+          const incidents = document.querySelector('[data-testid=incidents-panel]').getBoundingClientRect();
+          for (const button of document.querySelectorAll('.incident-table .action')) {
+            if (button.getBoundingClientRect().right > incidents.right + 1) {
+              problems.push('an incident action button is out of sight');
+              break;
+            }
+          }
           for (const panel of document.querySelectorAll('.module-panel')) {
             const chart = panel.querySelector('.score-chart').getBoundingClientRect();
             const box = panel.getBoundingClientRect();

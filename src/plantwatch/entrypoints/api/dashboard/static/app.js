@@ -786,9 +786,8 @@
 
   function renderIncidentTable() {
     const rows = incidents.items.map((incident) => {
-      const causes = incident.top_causes.slice(0, 2).map(
-        (c) => `${c.feature} (${Math.round(100 * c.mean_share)} %, peak ${c.peak_sigma.toFixed(1)} σ)`,
-      );
+      const top = incident.top_causes[0];
+      const cause = top ? `${top.feature} · ${Math.round(100 * top.mean_share)} % · peak ${top.peak_sigma.toFixed(1)} σ` : "–";
       const when = `${formatTime(incident.start)} → ${incident.ongoing ? "ongoing" : formatTime(incident.end)}`;
       const row = el(
         "tr",
@@ -805,9 +804,6 @@
           { class: "state", "data-testid": "incident-state" },
           STATE_LABELS[incident.state] + (incident.shelved ? " · shelved" : ""),
         ),
-        el("td", { class: "where" }, `${incident.module} · ${incident.source}`),
-        el("td", { class: "when" }, when, el("span", { class: "windows" }, ` · ${incident.window_count} windows`)),
-        el("td", { class: "cause" }, causes.join(", ") || "–"),
         el(
           "td",
           { class: "actions" },
@@ -815,6 +811,9 @@
           actionButton(incident, "shelve", "Shelve"),
           actionButton(incident, "resolve", "Resolve"),
         ),
+        el("td", { class: "where" }, `${incident.module} · ${incident.source}`),
+        el("td", { class: "when" }, when, el("span", { class: "windows" }, ` · ${incident.window_count} windows`)),
+        el("td", { class: "cause" }, cause),
       );
       row.addEventListener("click", () => openIncident(incident.id));
       row.addEventListener("keydown", (event) => {
