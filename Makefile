@@ -51,6 +51,7 @@ benchmark: install
 	$(BIN)/python benchmarks/streaming_benchmark.py
 	$(BIN)/python benchmarks/api_load.py
 	$(BIN)/python benchmarks/chatbot_benchmark.py
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/incident_benchmark.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache plantwatch.db

@@ -1,13 +1,17 @@
 """In-memory fakes of the domain ports, for service and API tests that need no database.
 
-InMemoryAnomalyRepository passes the same contract tests (tests/repository_contract.py) as the SQL store.
+InMemoryAnomalyRepository passes the same contract tests (tests/repository_contract.py) as the SQL store, and
+InMemoryIncidentRepository those of tests/incident_contract.py.
 """
 
+import json
+import threading
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from plantwatch.adapters.storage.cursor import decode_cursor, encode_cursor
+from plantwatch.adapters.storage.cursor import decode_cursor, encode_cursor, encode_position
 from plantwatch.adapters.storage.validation import (
     check_anomalies,
     check_query,
@@ -17,8 +21,28 @@ from plantwatch.adapters.storage.validation import (
 )
 from plantwatch.domain.anomaly import Anomaly, FeatureContribution, ScorePoint, Severity
 from plantwatch.domain.errors import InvalidInputError, NotFoundError
+from plantwatch.domain.incidents import (
+    AuditEntry,
+    GroupingResult,
+    Incident,
+    IncidentAction,
+    IncidentPolicy,
+    apply_operator_action,
+    event_payload,
+    group_anomalies,
+)
 from plantwatch.domain.modules import Module
-from plantwatch.domain.ports import AnomalyOrder, AnomalyPage, AnomalyQuery, AnomalyTally, tally_of
+from plantwatch.domain.ports import (
+    AnomalyOrder,
+    AnomalyPage,
+    AnomalyQuery,
+    AnomalyTally,
+    IncidentDetail,
+    IncidentPage,
+    IncidentQuery,
+    Notification,
+    tally_of,
+)
 
 ScoreKey = tuple[Module, str, datetime, str, str]
 
@@ -206,3 +230,158 @@ class InMemoryAnomalyRepository:
         ]
         selected.sort(key=lambda p: (p.timestamp, p.source, p.model_name, p.model_version))
         return selected[:limit]
+
+
+@dataclass
+class _OutboxRow:
+    notification: Notification
+    next_attempt_at: datetime
+    leased_until: datetime | None = None
+    delivered_at: datetime | None = None
+    given_up: bool = False
+    last_error: str | None = None
+
+
+class InMemoryIncidentRepository:
+    """IncidentRepository and NotificationOutbox kept in dicts; same grouping, order, filters and errors as
+    SqlIncidentRepository."""
+
+    def __init__(self) -> None:
+        self.incidents: dict[str, Incident] = {}
+        self.members: dict[str, tuple[str, datetime]] = {}
+        """anomaly id -> (incident id, window_end)"""
+        self.audit: list[AuditEntry] = []
+        self.outbox: dict[int, _OutboxRow] = {}
+        self._lock = threading.Lock()
+
+    def record(
+        self,
+        module: Module,
+        source: str,
+        anomalies: Sequence[Anomaly],
+        policy: IncidentPolicy,
+        observed_until: datetime,
+        now: datetime,
+        notify: Sequence[str] = (),
+    ) -> GroupingResult:
+        check_anomalies(anomalies)
+        require_naive(observed_until, "observed_until")
+        if any(a.module != module or a.source != source for a in anomalies):
+            raise ValueError(f"record takes anomalies of {module.value}/{source} only")
+        with self._lock:
+            open_incidents = [
+                i
+                for i in self.incidents.values()
+                if i.module == module and i.source == source and i.state.is_open
+            ]
+            new = list({a.id: a for a in anomalies if a.id not in self.members}.values())
+            result = group_anomalies(open_incidents, new, policy, observed_until, now)
+            window_ends = {a.id: a.window_end for a in new}
+            for incident in result.incidents:
+                self.incidents[incident.id] = incident
+            for incident_id, anomaly_id in result.members:
+                self.members[anomaly_id] = (incident_id, window_ends[anomaly_id])
+            self.audit.extend(result.audit)
+            known = {(row.notification.event_id, row.notification.target) for row in self.outbox.values()}
+            for event in result.events:
+                for target in notify:
+                    if (event.id, target) in known:
+                        continue
+                    row_id = len(self.outbox) + 1
+                    self.outbox[row_id] = _OutboxRow(
+                        Notification(row_id, event.id, target, json.dumps(event_payload(event)), 0), now
+                    )
+        return result
+
+    def get(self, incident_id: str) -> IncidentDetail:
+        try:
+            incident = self.incidents[incident_id]
+        except KeyError:
+            raise NotFoundError(f"incident {incident_id!r} not found") from None
+        members = sorted(
+            (window_end, anomaly_id)
+            for anomaly_id, (owner, window_end) in self.members.items()
+            if owner == incident_id
+        )
+        return IncidentDetail(
+            incident=incident,
+            anomaly_ids=[anomaly_id for _, anomaly_id in members],
+            history=[entry for entry in self.audit if entry.incident_id == incident_id],
+        )
+
+    def find(self, query: IncidentQuery) -> IncidentPage:
+        check_range(query.since, query.until, query.limit)
+        after = decode_cursor(query.cursor) if query.cursor else None
+        matches = sorted(
+            (
+                i
+                for i in self.incidents.values()
+                if (query.module is None or i.module == query.module)
+                and (query.source is None or i.source == query.source)
+                and (
+                    i.state == query.state
+                    if query.state is not None
+                    else query.include_unannunciated or i.state.annunciated
+                )
+                and (query.since is None or i.end >= query.since)
+                and (query.until is None or i.start < query.until)
+                and (query.min_severity is None or i.severity.rank >= query.min_severity.rank)
+                and (after is None or (i.start, i.id) < after)
+            ),
+            key=lambda i: (i.start, i.id),
+            reverse=True,
+        )
+        items = matches[: query.limit]
+        last = items[-1] if items else None
+        next_cursor = encode_position(last.start, last.id) if last and len(matches) > query.limit else None
+        return IncidentPage(items=items, next_cursor=next_cursor)
+
+    def act(
+        self,
+        incident_id: str,
+        action: IncidentAction,
+        actor: str,
+        now: datetime,
+        *,
+        minutes: int | None = None,
+        text: str | None = None,
+    ) -> IncidentDetail:
+        with self._lock:
+            current = self.get(incident_id).incident
+            changed, entry = apply_operator_action(current, action, actor, now, minutes=minutes, text=text)
+            self.incidents[incident_id] = changed
+            self.audit.append(entry)
+        return self.get(incident_id)
+
+    def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Notification]:
+        claimed = []
+        with self._lock:
+            for row in sorted(self.outbox.values(), key=lambda r: r.notification.id):
+                if len(claimed) == limit:
+                    break
+                if (
+                    row.delivered_at is None
+                    and not row.given_up
+                    and row.next_attempt_at <= now
+                    and (row.leased_until is None or row.leased_until <= now)
+                ):
+                    row.leased_until = now + lease
+                    claimed.append(row.notification)
+        return claimed
+
+    def delivered(self, notification_id: int, now: datetime) -> None:
+        row = self.outbox[notification_id]
+        row.delivered_at, row.leased_until = now, None
+        row.notification = replace(row.notification, attempts=row.notification.attempts + 1)
+
+    def failed(self, notification_id: int, error: str, retry_at: datetime | None) -> None:
+        row = self.outbox[notification_id]
+        row.leased_until, row.last_error = None, error
+        row.notification = replace(row.notification, attempts=row.notification.attempts + 1)
+        if retry_at is None:
+            row.given_up = True
+        else:
+            row.next_attempt_at = retry_at
+
+    def pending(self) -> int:
+        return sum(1 for row in self.outbox.values() if row.delivered_at is None and not row.given_up)

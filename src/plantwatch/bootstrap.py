@@ -8,6 +8,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -17,19 +18,32 @@ from plantwatch.adapters.chatbot.embedding import shared_embedding_classifier
 from plantwatch.adapters.chatbot.llm import OpenAICompatibleRephraser
 from plantwatch.adapters.detectors import WindowDetector, build_detector
 from plantwatch.adapters.feed import AnomalyFeed
+from plantwatch.adapters.notify import IncidentTopicNotifier, WebhookNotifier
 from plantwatch.adapters.registry import FileModelRegistry
-from plantwatch.adapters.storage.engine import create_engine_from_url, create_schema
+from plantwatch.adapters.storage.engine import create_engine_from_url, create_incident_schema, create_schema
+from plantwatch.adapters.storage.sql_incidents import SqlIncidentRepository
 from plantwatch.adapters.storage.sql_repository import SqlAnomalyRepository
 from plantwatch.domain.errors import ModelIntegrityError, ModelUnavailableError, NotFoundError
+from plantwatch.domain.incidents import IncidentPolicy
 from plantwatch.domain.modules import Module
-from plantwatch.domain.ports import AnomalyRepository, ModelCard, ModelRegistry, TrainedModel
+from plantwatch.domain.ports import (
+    MQTT_TARGET,
+    AnomalyRepository,
+    IncidentRepository,
+    ModelCard,
+    ModelRegistry,
+    NotificationOutbox,
+    TrainedModel,
+)
 from plantwatch.services.chatbot import (
     ChatbotService,
     CombinedIntentClassifier,
     RuleBasedIntentClassifier,
     TimeAnchor,
 )
+from plantwatch.services.incidents import IncidentTracking
 from plantwatch.services.ingest import ReadingContext
+from plantwatch.services.notifications import NotificationDispatcher, RetryPolicy
 from plantwatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,6 +67,15 @@ class Container:
     context: ReadingContext = field(default_factory=ReadingContext)
     feed: AnomalyFeed = field(default_factory=AnomalyFeed)
     engine: Engine | None = None
+    incidents: IncidentTracking | None = None
+    """Where ingest groups anomalies into incidents; None in tests that need none."""
+    outbox: NotificationOutbox | None = None
+    """The notification outbox a dispatcher sends from (the incident store, in the real wiring)."""
+
+    def incident_repository(self) -> IncidentRepository:
+        if self.incidents is None:
+            raise RuntimeError("this container tracks no incidents: give it an IncidentTracking")
+        return self.incidents.repository
 
     def model(self, module: Module) -> TrainedModel:
         try:
@@ -119,9 +142,46 @@ def sql_store(settings: Settings) -> tuple[Engine, SqlAnomalyRepository]:
     return engine, SqlAnomalyRepository(engine)
 
 
+def incident_policies(settings: Settings) -> dict[Module, IncidentPolicy]:
+    return {
+        module: IncidentPolicy(
+            gap=settings.incident_gap_for(module), on_delay_windows=settings.incident_on_delay_windows
+        )
+        for module in Module
+    }
+
+
+def notify_targets(settings: Settings) -> list[str]:
+    """Where new and escalated incidents go: the webhooks, and the MQTT topic when enabled."""
+    return [*settings.incident_webhooks, *([MQTT_TARGET] if settings.incident_mqtt else [])]
+
+
+def incident_store(settings: Settings, engine: Engine) -> tuple[IncidentTracking, SqlIncidentRepository]:
+    """Incident tracking on the SQL store's engine, and the store (also the notification outbox)."""
+    create_incident_schema(engine)
+    store = SqlIncidentRepository(engine)
+    return IncidentTracking(store, incident_policies(settings), notify_targets(settings)), store
+
+
+def notification_dispatcher(settings: Settings, outbox: NotificationOutbox) -> NotificationDispatcher:
+    """Sends the outbox to webhooks and, when enabled, the MQTT topic, with the settings' back-off."""
+    mqtt = (
+        IncidentTopicNotifier(settings.mqtt_host, settings.mqtt_port, settings.mqtt_topic_prefix)
+        if settings.incident_mqtt
+        else None
+    )
+    retry = RetryPolicy(
+        first_delay=timedelta(seconds=settings.notify_first_retry_s),
+        max_delay=timedelta(seconds=settings.notify_max_retry_s),
+        max_attempts=settings.notify_max_attempts,
+    )
+    return NotificationDispatcher(outbox, WebhookNotifier(settings.webhook_timeout_s), mqtt, retry)
+
+
 def build_container(settings: Settings, modules: list[Module] | None = None) -> Container:
     """The real adapters: the SQL store at settings.database_url, the file registry at settings.models_dir."""
     engine, repository = sql_store(settings)
+    incidents, outbox = incident_store(settings, engine)
     registry = model_registry(settings)
     models, problems = load_models(registry, settings, modules)
 
@@ -136,6 +196,8 @@ def build_container(settings: Settings, modules: list[Module] | None = None) -> 
         model_problems=problems,
         check_database=check_database,
         engine=engine,
+        incidents=incidents,
+        outbox=outbox,
     )
 
 

@@ -91,7 +91,13 @@ def _scored_store(root: Path) -> tuple[Container, SensorFrame]:
             cut = _hold_back_from_last_flag(frame, container)
             keep = frame.values.index < frame.values.index[cut]
             frame, held_back = frame.slice_mask(keep), frame.slice_mask(~keep)
-        ingest_frame(frame, container.model(module), container.repository, container.context)
+        ingest_frame(
+            frame,
+            container.model(module),
+            container.repository,
+            container.context,
+            incidents=container.incidents,
+        )
     return container, held_back
 
 

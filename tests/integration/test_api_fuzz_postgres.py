@@ -23,7 +23,7 @@ from schemathesis.generation.case import Case
 from plantwatch.adapters.datasets import sample_path
 from plantwatch.adapters.storage.engine import create_engine_from_url, create_schema
 from plantwatch.adapters.storage.sql_repository import SqlAnomalyRepository
-from plantwatch.bootstrap import Container
+from plantwatch.bootstrap import Container, incident_store
 from plantwatch.domain.modules import Module
 from plantwatch.entrypoints.api.app import create_app
 from plantwatch.settings import Settings
@@ -55,8 +55,14 @@ def app(postgres_url: str) -> Iterator[FastAPI]:
     app_settings = Settings(database_url=postgres_url, max_batch_readings=MAX_BATCH, chatbot_embeddings=False)
     engine = create_engine_from_url(postgres_url)
     create_schema(engine)
+    incidents, outbox = incident_store(app_settings, engine)
     container = Container(
-        settings=app_settings, repository=SqlAnomalyRepository(engine), models=MODELS, engine=engine
+        settings=app_settings,
+        repository=SqlAnomalyRepository(engine),
+        models=MODELS,
+        engine=engine,
+        incidents=incidents,
+        outbox=outbox,
     )
     try:
         yield create_app(app_settings, container)

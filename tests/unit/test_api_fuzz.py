@@ -29,11 +29,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from plantwatch.bootstrap import Container
+from plantwatch.bootstrap import Container, incident_policies
 from plantwatch.domain.modules import Module
 from plantwatch.entrypoints.api.app import create_app
+from plantwatch.services.incidents import IncidentTracking
 from plantwatch.settings import Settings
-from tests.fakes import InMemoryAnomalyRepository, make_anomaly
+from tests.fakes import InMemoryAnomalyRepository, InMemoryIncidentRepository, make_anomaly
 from tests.fuzz_support import (
     OVERFLOW_WARNINGS,
     ReadingBatch,
@@ -67,7 +68,11 @@ def fuzzed_app(api_key: str | None) -> FastAPI:
     )
     repository = InMemoryAnomalyRepository()
     repository.add_many([make_anomaly(module=module) for module in Module])
-    container = Container(settings=settings_obj, repository=repository, models=MODELS)
+    # an incident per module, so the incident routes answer with real data too
+    tracking = IncidentTracking(InMemoryIncidentRepository(), incident_policies(settings_obj))
+    for anomaly in repository.anomalies.values():
+        tracking.track(anomaly.module, anomaly.source, [anomaly], anomaly.window_end, anomaly.detected_at)
+    container = Container(settings=settings_obj, repository=repository, models=MODELS, incidents=tracking)
     return create_app(settings_obj, container)
 
 

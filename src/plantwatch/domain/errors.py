@@ -53,6 +53,14 @@ def require_same_features(have: Iterable[str], want: Iterable[str], subject: str
     raise FeatureMismatchError(f"{subject}: " + "; ".join(parts), field=(missing or extra)[0])
 
 
+class InvalidTransitionError(PlantwatchError):
+    """An incident's state does not allow the action asked for (HTTP 409)."""
+
+    def __init__(self, incident_id: str, state: str, action: str) -> None:
+        super().__init__(f"incident {incident_id!r} is {state}: {action} is not allowed in that state")
+        self.incident_id, self.state, self.action = incident_id, state, action
+
+
 class ModelIntegrityError(PlantwatchError):
     """A model file's checksum does not match its manifest."""
 

@@ -10,6 +10,14 @@ from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 import numpy as np
 
 from plantwatch.domain.anomaly import Anomaly, ScorePoint, Severity
+from plantwatch.domain.incidents import (
+    AuditEntry,
+    GroupingResult,
+    Incident,
+    IncidentAction,
+    IncidentPolicy,
+    IncidentState,
+)
 from plantwatch.domain.modules import Module
 
 
@@ -214,3 +222,120 @@ class AnomalyRepository(Protocol):
     ) -> list[ScorePoint]:
         """Oldest first."""
         ...
+
+
+@dataclass(frozen=True)
+class IncidentQuery:
+    """Incidents newest start first (then id, descending). since/until select incidents that overlap
+    [since, until): those ending at or after `since` and starting before `until`."""
+
+    module: Module | None = None
+    source: str | None = None
+    state: IncidentState | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    min_severity: Severity | None = None
+    limit: int = 100
+    cursor: str | None = None
+    include_unannunciated: bool = False
+    """Without a `state`, only annunciated incidents are listed (not pending or suppressed ones)."""
+
+
+@dataclass(frozen=True)
+class IncidentPage:
+    items: list[Incident]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class IncidentDetail:
+    incident: Incident
+    anomaly_ids: list[str]
+    """The anomalies it groups, oldest window_end first."""
+    history: list[AuditEntry]
+    """Its audit log, oldest first."""
+
+
+class IncidentRepository(Protocol):
+    """Incidents, the anomalies they group and their audit log.
+
+    `record` is idempotent: an anomaly already in an incident is skipped, so a replayed or redelivered batch
+    changes nothing. It runs as one transaction per (module, source), serialised against other writers of
+    the same source, together with the notifications it enqueues: a crash loses neither.
+    """
+
+    def record(
+        self,
+        module: Module,
+        source: str,
+        anomalies: Sequence[Anomaly],
+        policy: IncidentPolicy,
+        observed_until: datetime,
+        now: datetime,
+        notify: Sequence[str] = (),
+    ) -> GroupingResult:
+        """Group the anomalies into the source's open incidents and clear those the readings left behind
+        (`group_anomalies`); store the changes and, for each event, one notification per target in
+        `notify`."""
+        ...
+
+    def get(self, incident_id: str) -> IncidentDetail:
+        """Raises NotFoundError."""
+        ...
+
+    def find(self, query: IncidentQuery) -> IncidentPage: ...
+
+    def act(
+        self,
+        incident_id: str,
+        action: IncidentAction,
+        actor: str,
+        now: datetime,
+        *,
+        minutes: int | None = None,
+        text: str | None = None,
+    ) -> IncidentDetail:
+        """Apply an operator's action (`apply_operator_action`) and store it with its audit entry.
+
+        NotFoundError, InvalidTransitionError, InvalidInputError; nothing is stored when one is raised."""
+        ...
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One incident event waiting to reach one target (a webhook URL, or MQTT_TARGET)."""
+
+    id: int
+    event_id: str
+    target: str
+    payload: str
+    """The JSON body, fixed when the event happened."""
+    attempts: int
+
+
+MQTT_TARGET = "mqtt"
+
+
+class NotificationOutbox(Protocol):
+    """The persisted queue of notifications: rows are written with the incident change that caused them
+    and leave only once delivered (or given up on), so a restart loses none."""
+
+    def claim_due(self, now: datetime, limit: int, lease: timedelta) -> list[Notification]:
+        """Notifications due by `now`, leased for `lease` so another dispatcher does not send them too."""
+        ...
+
+    def delivered(self, notification_id: int, now: datetime) -> None: ...
+
+    def failed(self, notification_id: int, error: str, retry_at: datetime | None) -> None:
+        """Record a failed attempt; retry at `retry_at`, or never when it is None."""
+        ...
+
+    def pending(self) -> int:
+        """Notifications not delivered yet and not given up on."""
+        ...
+
+
+class Notifier(Protocol):
+    """Sends one notification to its target; raises on failure (any exception is a failed attempt)."""
+
+    def send(self, notification: Notification) -> None: ...

@@ -11,19 +11,24 @@ Only readings strictly earlier than the batch's first reading are used as contex
 that has a full window is scored; when no context is known, the first `window - 1` readings of the batch are
 context only and get no score. Writes are idempotent (deterministic anomaly ids, score keys), so re-sending
 the same readings, or a redelivered message, stores nothing twice.
+
+Incidents: given an `IncidentTracking`, each stored batch's anomalies are grouped into incidents (the same
+path for HTTP ingest and the MQTT worker); that write is idempotent too.
 """
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pandas as pd
 
 from plantwatch.domain.anomaly import Anomaly
 from plantwatch.domain.frames import SensorFrame
+from plantwatch.domain.incidents import GroupingResult
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyRepository, TrainedModel
+from plantwatch.services.incidents import IncidentTracking
 from plantwatch.services.scoring import aligned_values, score_frame
 
 
@@ -38,6 +43,8 @@ class IngestResult:
     """Every anomaly found in the batch, new or already stored."""
     new_anomalies: int
     new_scores: int
+    incidents: GroupingResult = field(default_factory=GroupingResult)
+    """What the batch changed in incidents (nothing when ingest tracks none)."""
 
 
 class ReadingContext:
@@ -111,10 +118,13 @@ def ingest_frame(
     *,
     sent_context: SensorFrame | None = None,
     now: datetime | None = None,
+    incidents: IncidentTracking | None = None,
 ) -> IngestResult:
-    """Score `frame` (with window context, see the module doc) and store its scores and anomalies.
+    """Score `frame` (with window context, see the module doc) and store its scores and anomalies, then
+    group them into incidents when `incidents` is given.
 
-    The readings are remembered as context only once they are stored, so a failed write leaves no trace.
+    The readings are remembered as context only once they are stored, so a failed write leaves no trace; a
+    failed incident write fails the batch too, and re-sending it stores nothing twice.
     """
     feature_names = model.card.feature_names
     aligned_values(frame, feature_names)  # a missing or extra feature is an error naming it
@@ -123,6 +133,15 @@ def ingest_frame(
     result = score_frame(batch, model, history=before, now=now)
     new_scores = repository.add_scores(result.points)
     new_anomalies = repository.add_many(result.anomalies)
+    grouped = GroupingResult()
+    if incidents is not None and len(batch):
+        grouped = incidents.track(
+            batch.module,
+            batch.source,
+            result.anomalies,
+            observed_until=batch.values.index.max().to_pydatetime(),
+            now=now or datetime.now(UTC).replace(tzinfo=None),
+        )
     context.remember(batch.module, batch.source, batch.values)
     return IngestResult(
         module=batch.module,
@@ -132,4 +151,5 @@ def ingest_frame(
         anomalies=result.anomalies,
         new_anomalies=new_anomalies,
         new_scores=new_scores,
+        incidents=grouped,
     )

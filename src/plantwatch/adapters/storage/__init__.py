@@ -1,6 +1,14 @@
-"""The anomaly store: SQLAlchemy tables and the AnomalyRepository adapter (SQLite or PostgreSQL)."""
+"""The anomaly store: SQLAlchemy tables and the AnomalyRepository adapter (SQLite or PostgreSQL), and the
+incident store beside it."""
 
-from plantwatch.adapters.storage.engine import create_engine_from_url, create_schema
+from plantwatch.adapters.storage.engine import create_engine_from_url, create_incident_schema, create_schema
+from plantwatch.adapters.storage.sql_incidents import SqlIncidentRepository
 from plantwatch.adapters.storage.sql_repository import SqlAnomalyRepository
 
-__all__ = ["SqlAnomalyRepository", "create_engine_from_url", "create_schema"]
+__all__ = [
+    "SqlAnomalyRepository",
+    "SqlIncidentRepository",
+    "create_engine_from_url",
+    "create_incident_schema",
+    "create_schema",
+]

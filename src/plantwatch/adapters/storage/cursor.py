@@ -1,4 +1,4 @@
-"""The opaque keyset cursor of anomaly pages: where the last page ended, as (window_end, id)."""
+"""The opaque keyset cursor of anomaly and incident pages: where the last page ended, as (time, id)."""
 
 import base64
 import binascii
@@ -9,7 +9,12 @@ from plantwatch.domain.errors import InvalidInputError
 
 
 def encode_cursor(anomaly: Anomaly) -> str:
-    key = f"{anomaly.window_end.isoformat()}|{anomaly.id}"
+    return encode_position(anomaly.window_end, anomaly.id)
+
+
+def encode_position(at: datetime, item_id: str) -> str:
+    """The cursor of an item sorted by (at, id): anomalies by window_end, incidents by start."""
+    key = f"{at.isoformat()}|{item_id}"
     return base64.urlsafe_b64encode(key.encode()).decode()
 
 

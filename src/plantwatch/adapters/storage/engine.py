@@ -6,6 +6,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
+from plantwatch.adapters.storage.incident_tables import incident_metadata
 from plantwatch.adapters.storage.tables import metadata
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -49,3 +50,12 @@ def create_schema(engine: Engine) -> None:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
         metadata.create_all(connection)
+
+
+def create_incident_schema(engine: Engine) -> None:
+    """Create the incident tables (incidents, audit log, notification outbox) where missing, under the same
+    lock as create_schema."""
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        incident_metadata.create_all(connection)

@@ -7,9 +7,18 @@ import anyio.to_thread
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from plantwatch.bootstrap import Container, build_container
+from plantwatch.bootstrap import Container, build_container, notification_dispatcher
 from plantwatch.entrypoints.api.errors import ERROR_RESPONSES, install_error_handlers
-from plantwatch.entrypoints.api.routers import anomalies, chatbot, dashboard, health, ingest, stream
+from plantwatch.entrypoints.api.routers import (
+    alarm_kpis,
+    anomalies,
+    chatbot,
+    dashboard,
+    health,
+    incidents,
+    ingest,
+    stream,
+)
 from plantwatch.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -38,9 +47,13 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             return
         built = await run_in_threadpool(build_container, settings)
         app.state.container = built
+        # the outbox is shared: every API process and worker may send it, each row leased to one of them
+        stop_dispatcher = notification_dispatcher(settings, built.outbox).start() if built.outbox else None
         try:
             yield
         finally:
+            if stop_dispatcher is not None:
+                stop_dispatcher()
             built.close()
 
     app = FastAPI(title="plantwatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
@@ -48,7 +61,15 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         app.state.container = container
     install_error_handlers(app)
     # the stream route must come before /anomalies/{module}, which would otherwise take "stream" as a module
-    for api_router in (stream.router, anomalies.router, ingest.router, health.router, chatbot.router):
+    for api_router in (
+        stream.router,
+        anomalies.router,
+        ingest.router,
+        incidents.router,
+        alarm_kpis.router,
+        health.router,
+        chatbot.router,
+    ):
         app.include_router(api_router, responses=ERROR_RESPONSES)
     app.include_router(dashboard.router)
     return app

@@ -13,6 +13,7 @@ from plantwatch.adapters.wire import field_path
 from plantwatch.domain.errors import (
     DataFileError,
     InvalidInputError,
+    InvalidTransitionError,
     ModelIntegrityError,
     ModelUnavailableError,
     NotFoundError,
@@ -32,6 +33,7 @@ class BatchTooLargeError(PlantwatchError):
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (UnauthorizedError, 401),
     (NotFoundError, 404),
+    (InvalidTransitionError, 409),
     (BatchTooLargeError, 413),
     (InvalidInputError, 422),
     (DataFileError, 422),
@@ -51,7 +53,7 @@ def error_response(
 # For the OpenAPI document: every error status carries an ErrorOut. 400 is a body that is not even text
 # (FastAPI refuses one that is not UTF-8 before any field can be named) or another PlantwatchError.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut} for status in (400, 401, 404, 413, 422, 500, 503)
+    status: {"model": ErrorOut} for status in (400, 401, 404, 409, 413, 422, 500, 503)
 }
 
 

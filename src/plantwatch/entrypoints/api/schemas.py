@@ -5,6 +5,7 @@ schemas/anomaly.schema.json is generated from these models; regenerate it after 
 """
 
 import json
+import math
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +15,17 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validat
 from pydantic.json_schema import models_json_schema
 
 from plantwatch.adapters.storage.cursor import encode_cursor
+from plantwatch.domain.alarm_kpis import AlarmKpis
 from plantwatch.domain.anomaly import Anomaly, FeatureContribution, Severity
+from plantwatch.domain.incidents import (
+    MAX_ACTOR_CHARS,
+    MAX_COMMENT_CHARS,
+    MAX_SHELVE_MINUTES,
+    AuditEntry,
+    Incident,
+    IncidentAction,
+    IncidentState,
+)
 from plantwatch.domain.modules import Module
 from plantwatch.services.chatbot import Intent
 from plantwatch.services.chatbot.service import MAX_QUESTION_CHARS
@@ -259,3 +270,172 @@ class ChatAnswer(BaseModel):
     query: dict[str, Any] = Field(
         default_factory=dict, description="The typed query the answer ran, as plain values."
     )
+
+
+# --- incidents ---
+
+
+class IncidentCauseOut(BaseModel):
+    """One feature's part in an incident, in units an operator reads."""
+
+    model_config = ConfigDict(frozen=True)
+
+    feature: str
+    windows: int = Field(description="How many of the incident's windows name this feature.")
+    mean_share: float = Field(
+        description="Its mean share of the root cause over the incident's windows, 0 to 1.", examples=[0.42]
+    )
+    peak_contribution: float = Field(description="Its largest error in units of its usual error (squared).")
+    peak_sigma: float = Field(
+        description="Its largest deviation from the expected value, in standard deviations of its usual "
+        "error (the square root of peak_contribution).",
+        examples=[8.1],
+    )
+
+
+class IncidentOut(BaseModel):
+    """Nearby anomalous windows of one source as one alarm, with its ISA-18.2 state."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    module: Module
+    source: str
+    start: datetime = Field(description="First anomalous window (naive, plant local time).")
+    end: datetime = Field(description="Last anomalous window so far (naive, plant local time).")
+    ongoing: bool = Field(description="Still active: the readings have not cleared it yet.")
+    state: IncidentState
+    severity: Severity = Field(description="The highest severity of its windows.")
+    peak_score: float
+    threshold: float = Field(description="The threshold the peak score crossed.")
+    window_count: int
+    top_causes: list[IncidentCauseOut] = Field(description="Features ranked by their share, largest first.")
+    opened_at: datetime = Field(description="When plantwatch opened it (naive UTC).")
+    updated_at: datetime = Field(description="Its last change (naive UTC).")
+    shelved_until: datetime | None = Field(description="Shelved until then (naive UTC), if ever shelved.")
+    shelved: bool = Field(description="Shelved now.")
+
+    @classmethod
+    def fields_of(cls, incident: Incident, now: datetime) -> dict[str, Any]:
+        return {
+            "id": incident.id,
+            "module": incident.module,
+            "source": incident.source,
+            "start": incident.start,
+            "end": incident.end,
+            "ongoing": incident.ongoing,
+            "state": incident.state,
+            "severity": incident.severity,
+            "peak_score": incident.peak_score,
+            "threshold": incident.threshold,
+            "window_count": incident.window_count,
+            "top_causes": [
+                IncidentCauseOut(
+                    feature=cause.feature,
+                    windows=cause.windows,
+                    mean_share=incident.mean_share(cause),
+                    peak_contribution=cause.peak_contribution,
+                    peak_sigma=math.sqrt(max(cause.peak_contribution, 0.0)),
+                )
+                for cause in incident.top_causes()
+            ],
+            "opened_at": incident.opened_at,
+            "updated_at": incident.updated_at,
+            "shelved_until": incident.shelved_until,
+            "shelved": incident.shelved(now),
+        }
+
+    @classmethod
+    def from_domain(cls, incident: Incident, now: datetime) -> "IncidentOut":
+        return cls(**cls.fields_of(incident, now))
+
+
+class AuditEntryOut(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime = Field(description="When (naive UTC).")
+    actor: str = Field(description="Who: an operator, or plantwatch for what the readings did.")
+    action: IncidentAction
+    from_state: IncidentState | None
+    to_state: IncidentState
+    detail: str | None = Field(description="The comment, the shelving time or the severity change.")
+
+    @classmethod
+    def from_domain(cls, entry: AuditEntry) -> "AuditEntryOut":
+        return cls(
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            from_state=entry.from_state,
+            to_state=entry.to_state,
+            detail=entry.detail,
+        )
+
+
+class IncidentDetailOut(IncidentOut):
+    anomaly_ids: list[str] = Field(description="Every anomaly it groups, oldest first.")
+    anomalies: list[AnomalyOut] = Field(
+        description="The anomalies it groups with their root causes, oldest first (at most the last 500)."
+    )
+    history: list[AuditEntryOut] = Field(description="Its audit log, oldest first.")
+
+
+class IncidentPageOut(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    items: list[IncidentOut] = Field(description="Newest start first, then id.")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
+class OperatorActionIn(BaseModel):
+    """Who acts. The X-Actor header names them too; the body wins when both are given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actor: str | None = Field(
+        default=None, min_length=1, max_length=MAX_ACTOR_CHARS, pattern=r"^[^\x00-\x1f\x7f]+$"
+    )
+
+
+class ShelveIn(OperatorActionIn):
+    minutes: int = Field(ge=1, le=MAX_SHELVE_MINUTES, description="How long to shelve it.", examples=[60])
+
+
+class CommentIn(OperatorActionIn):
+    text: str = Field(min_length=1, max_length=MAX_COMMENT_CHARS, examples=["pump 2 isolated, checking"])
+
+
+class AlarmKpisOut(BaseModel):
+    """Alarm-system KPIs of one module (ISA-18.2 / EEMUA 191), incidents being the alarms."""
+
+    model_config = ConfigDict(frozen=True)
+
+    module: Module
+    since: datetime
+    until: datetime
+    hours: float
+    alarms: int = Field(description="Incidents that started in [since, until).")
+    alarms_per_hour: float = Field(description="EEMUA 191: about 6 is the most manageable, 1 the aim.")
+    peak_alarms_per_10_min: int
+    flood_intervals: int = Field(description="10-minute intervals with more than 10 new alarms.")
+    chattering_sources: list[str] = Field(description="Sources with 3 or more alarms within a minute.")
+    stale_alarms: int = Field(description="Alarms still active 24 h after they started.")
+    active_alarms: int
+    manageable: bool = Field(description="At most 6 alarms per hour and no flood.")
+
+    @classmethod
+    def from_domain(cls, kpis: AlarmKpis) -> "AlarmKpisOut":
+        return cls(
+            module=kpis.module,
+            since=kpis.since,
+            until=kpis.until,
+            hours=kpis.hours,
+            alarms=kpis.alarms,
+            alarms_per_hour=kpis.alarms_per_hour,
+            peak_alarms_per_10_min=kpis.peak_alarms_per_interval,
+            flood_intervals=kpis.flood_intervals,
+            chattering_sources=list(kpis.chattering_sources),
+            stale_alarms=kpis.stale_alarms,
+            active_alarms=kpis.active_alarms,
+            manageable=kpis.manageable,
+        )

@@ -13,11 +13,12 @@ from rich.table import Table
 
 from plantwatch.adapters.datasets.training_data import load_training_frame
 from plantwatch.adapters.detectors import TorchDetector, detector_class
-from plantwatch.bootstrap import model_registry, sql_store
+from plantwatch.bootstrap import incident_store, model_registry, sql_store
 from plantwatch.domain.errors import NotFoundError, PlantwatchError
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyRepository
 from plantwatch.entrypoints.cli.shared import HostOption, PortOption, serve_api, train_detector
+from plantwatch.services.incidents import IncidentTracking
 from plantwatch.services.ingest import ReadingContext, ingest_frame
 from plantwatch.settings import Settings, get_settings
 
@@ -41,7 +42,11 @@ class PreparedModule:
 
 
 def prepare_module(
-    module: Module, settings: Settings, repository: AnomalyRepository, epochs: int | None
+    module: Module,
+    settings: Settings,
+    repository: AnomalyRepository,
+    epochs: int | None,
+    incidents: IncidentTracking | None = None,
 ) -> PreparedModule:
     """Make sure `module` has a model, then score the held-out part of its data into the store."""
     registry = model_registry(settings)
@@ -57,7 +62,9 @@ def prepare_module(
         model = registry.load(module, model_name)
         trained_now = True
     training_part, held_out = frame.split(TRAIN_FRACTION)
-    result = ingest_frame(held_out, model, repository, ReadingContext(), sent_context=training_part)
+    result = ingest_frame(
+        held_out, model, repository, ReadingContext(), sent_context=training_part, incidents=incidents
+    )
     return PreparedModule(
         module=module,
         model_name=model_name,
@@ -99,11 +106,12 @@ def run(
     """Train quick models where none exist, then serve the API (the embedded default)."""
     settings = get_settings()
     engine, repository = sql_store(settings)
+    incidents, _ = incident_store(settings, engine)
     prepared: list[PreparedModule] = []
     try:
         for module in Module:
             try:
-                prepared.append(prepare_module(module, settings, repository, epochs))
+                prepared.append(prepare_module(module, settings, repository, epochs, incidents))
             except PlantwatchError as error:
                 # one module's bad data must not keep the others from being served
                 console.print(f"[red]error:[/] {module.value}: {error}")

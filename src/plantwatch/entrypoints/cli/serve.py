@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from plantwatch.bootstrap import build_container
+from plantwatch.bootstrap import build_container, notification_dispatcher
 from plantwatch.domain.modules import Module, UnknownModuleError, parse_module
 from plantwatch.entrypoints.cli.shared import HostOption, PortOption, serve_api
 from plantwatch.entrypoints.worker.mqtt_worker import MqttWorker, WorkerStats
@@ -67,7 +67,12 @@ def worker(
         container.close()
         raise typer.Exit(code=1)
     client_id = client_id or f"plantwatch-worker-{socket.gethostname()}-{'-'.join(m.value for m in modules)}"
-    mqtt_worker = MqttWorker(settings, container.models, container.repository, client_id)
+    mqtt_worker = MqttWorker(
+        settings, container.models, container.repository, client_id, incidents=container.incidents
+    )
+    stop_dispatcher = (
+        notification_dispatcher(settings, container.outbox).start() if container.outbox else None
+    )
 
     def stop(_signal: int, _frame: FrameType | None) -> None:
         mqtt_worker.stop()
@@ -81,5 +86,7 @@ def worker(
     try:
         mqtt_worker.run()
     finally:
+        if stop_dispatcher is not None:
+            stop_dispatcher()
         container.close()
         console.print(stats_table(client_id, mqtt_worker.stats))

@@ -32,6 +32,7 @@ from plantwatch.adapters.wire import decode_batch, module_of_topic, shared_subsc
 from plantwatch.domain.errors import InvalidInputError
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyRepository, TrainedModel
+from plantwatch.services.incidents import IncidentTracking
 from plantwatch.services.ingest import IngestResult, ReadingContext, ingest_frame
 from plantwatch.settings import Settings
 
@@ -80,7 +81,8 @@ class _Drain:
 
 
 class MqttWorker:
-    """Scores the readings of `models`' modules arriving on MQTT and stores them in `repository`."""
+    """Scores the readings of `models`' modules arriving on MQTT and stores them in `repository`, grouping
+    anomalies into incidents when given `incidents` (as HTTP ingest does, through the same service)."""
 
     def __init__(
         self,
@@ -90,6 +92,7 @@ class MqttWorker:
         client_id: str,
         *,
         on_stored: Callable[[IngestResult], None] | None = None,
+        incidents: IncidentTracking | None = None,
         session_expiry_s: int = SESSION_EXPIRY_S,
         drain_quiet_s: float = DRAIN_QUIET_S,
         drain_limit_s: float = DRAIN_LIMIT_S,
@@ -101,6 +104,7 @@ class MqttWorker:
         self.repository = repository
         self.client_id = client_id
         self.on_stored = on_stored
+        self.incidents = incidents
         self.session_expiry_s = session_expiry_s
         self.drain_quiet_s = drain_quiet_s
         self.drain_limit_s = drain_limit_s
@@ -329,4 +333,11 @@ class MqttWorker:
                 f"this worker serves {[m.value for m in self.modules]}, not {module.value}"
             )
         batch = decode_batch(payload, module, model.card.feature_names)
-        return ingest_frame(batch.frame, model, self.repository, self.context, sent_context=batch.context)
+        return ingest_frame(
+            batch.frame,
+            model,
+            self.repository,
+            self.context,
+            sent_context=batch.context,
+            incidents=self.incidents,
+        )

@@ -6,6 +6,8 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
+from plantwatch.entrypoints.api.dependencies import ContainerDep
+
 router = APIRouter(include_in_schema=False, tags=["dashboard"])
 
 # Only these files are served: a fixed table, so no request path ever reaches the file system.
@@ -47,6 +49,12 @@ def plotly_bundle() -> FileResponse:
         media_type="text/javascript; charset=utf-8",
         headers={"Cache-Control": _BUNDLE_CACHE},
     )
+
+
+@router.get("/dashboard/config.json")
+def dashboard_config(container: ContainerDep) -> dict[str, str]:
+    """What the page needs from the settings: the plant's time zone, for wall-clock times."""
+    return {"plant_timezone": container.settings.plant_timezone}
 
 
 @router.get("/dashboard/{name}")

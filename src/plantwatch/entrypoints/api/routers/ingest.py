@@ -5,6 +5,7 @@ layout (field `file`, optional field `source`), parsed by the same loaders as th
 """
 
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -166,7 +167,11 @@ async def ingest(request: Request, container: ContainerDep, module: ModuleDep, _
     else:
         frame, sent_context = await _json_frames(request, module, container)
     result = await run_in_threadpool(
-        ingest_frame, frame, model, container.repository, container.context, sent_context=sent_context
+        partial(ingest_frame, sent_context=sent_context, incidents=container.incidents),
+        frame,
+        model,
+        container.repository,
+        container.context,
     )
     container.feed.publish(result.anomalies)
     return IngestOut.from_result(result)

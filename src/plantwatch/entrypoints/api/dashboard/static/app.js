@@ -1,4 +1,5 @@
-// plantwatch dashboard: score charts per module, root cause of a chosen anomaly, live feed and chatbot.
+// plantwatch dashboard: incidents an operator works from (acknowledge, shelve, resolve, filters, KPIs),
+// score charts per module, root cause of a chosen anomaly, live feed and chatbot.
 // Every string from the API reaches the page as text (textContent, or escaped for Plotly), never as markup.
 "use strict";
 
@@ -28,6 +29,8 @@
     conversationId: null,
     // module -> why it has no model, from /models: shown where its chart would be
     missingModels: {},
+    // the plant's IANA time zone, from /dashboard/config.json: wall-clock times are shown in it
+    timeZone: "UTC",
   };
 
   // ---------- small helpers ----------
@@ -51,12 +54,36 @@
     return String(iso).replace("T", " ").slice(0, 19);
   }
 
+  // Wall-clock times (detected, acknowledged) are naive UTC: shown in the plant's time zone, as readings are.
+  function wallClock(iso) {
+    if (!iso) return "–";
+    const instant = new Date(`${String(iso).slice(0, 23)}Z`);
+    if (Number.isNaN(instant.getTime())) return formatTime(iso);
+    try {
+      // the Swedish locale writes ISO-like "2024-03-01 12:00:00"
+      return new Intl.DateTimeFormat("sv-SE", {
+        timeZone: state.timeZone, year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+      }).format(instant);
+    } catch {
+      return formatTime(iso);
+    }
+  }
+
   function formatNumber(value) {
     if (value === null || value === undefined || Number.isNaN(Number(value))) return "–";
     const number = Number(value);
     return Math.abs(number) >= 1000 || (Math.abs(number) < 0.01 && number !== 0)
       ? number.toExponential(2)
       : number.toFixed(Math.abs(number) >= 100 ? 1 : 3);
+  }
+
+  // The box gets the chart's height: a responsive Plotly chart resizes to its box, and a box whose height came
+  // from the chart it holds would shrink it to the box's minimum on the next resize, leaving the drawing to
+  // spill over the lists below.
+  function drawChart(chart, traces, layout, config) {
+    chart.style.height = `${layout.height}px`;
+    window.Plotly.react(chart, traces, layout, config);
   }
 
   function anomalyHref(anomaly) {
@@ -297,7 +324,7 @@
       uirevision: module,
     };
     const firstDraw = !panel.chart.classList.contains("js-plotly-plot");
-    window.Plotly.react(panel.chart, traces, layout, PLOT_CONFIG);
+    drawChart(panel.chart, traces, layout, PLOT_CONFIG);
     if (firstDraw) {
       panel.chart.on("plotly_click", (event) => {
         const point = event.points.find((p) => p.customdata && state.anomalies.has(p.customdata));
@@ -364,12 +391,13 @@
       ["Score", `${formatNumber(anomaly.score)} (threshold ${formatNumber(anomaly.threshold)})`],
       ["Severity", anomaly.severity],
       ["Model", `${anomaly.model.name} ${anomaly.model.version}`],
-      ["Detected (UTC)", formatTime(anomaly.detected_at)],
+      ["Detected (plant time)", wallClock(anomaly.detected_at)],
     ];
     facts.replaceChildren(...rows.flatMap(([term, value]) => [el("dt", {}, term), el("dd", {}, value)]));
     facts.hidden = false;
 
     const causes = anomaly.root_cause || [];
+    const total = causes.reduce((sum, c) => sum + Math.max(Number(c.contribution), 0), 0) || 1;
     const tbody = panel.querySelector("[data-testid=root-cause-table] tbody");
     tbody.replaceChildren(
       ...causes.map((c) =>
@@ -377,7 +405,8 @@
           "tr",
           {},
           el("th", { scope: "row" }, c.feature),
-          el("td", {}, `${formatNumber(c.contribution)}×`),
+          el("td", {}, deviationText(c)),
+          el("td", {}, `${Math.round((100 * Math.max(c.contribution, 0)) / total)} %`),
           el("td", {}, formatNumber(c.observed)),
           el("td", {}, formatNumber(c.expected)),
         ),
@@ -392,7 +421,7 @@
     chart.setAttribute(
       "aria-label",
       `Root cause of the ${anomaly.severity} anomaly at ${formatTime(anomaly.window_end)}: ` +
-        causes.map((c) => `${c.feature} ${formatNumber(c.contribution)} times its usual error`).join(", "),
+        causes.map((c) => `${c.feature} ${deviationText(c)}`).join(", "),
     );
     // largest contribution on top: Plotly draws the first category at the bottom
     const ordered = [...causes].reverse();
@@ -410,13 +439,14 @@
       {
         type: "bar",
         orientation: "h",
-        name: "contribution (× usual error)",
-        x: ordered.map((c) => c.contribution),
+        name: "deviation (σ of its usual error)",
+        x: ordered.map((c) => Math.sqrt(Math.max(c.contribution, 0))),
         y: features,
+        text: ordered.map((c) => deviationText(c)),
         marker: { color: SEVERITY_COLORS[anomaly.severity] || SEVERITY_COLORS.high },
-        texttemplate: "%{x:.3g}×",
+        texttemplate: "%{x:.1f} σ",
         textposition: "auto",
-        hovertemplate: "%{y}: %{x:.3g}× its usual error<extra></extra>",
+        hovertemplate: "%{y}: %{text}<extra></extra>",
       },
       {
         type: "bar",
@@ -455,7 +485,7 @@
       showlegend: true,
       legend: { orientation: "h", x: 0, y: 1, yanchor: "bottom" },
       grid: { rows: 1, columns: 2, pattern: "independent" },
-      xaxis: { domain: [0, 0.46], title: { text: "contribution" }, gridcolor: "#eaeef2", rangemode: "tozero" },
+      xaxis: { domain: [0, 0.46], title: { text: "deviation (σ)" }, gridcolor: "#eaeef2", rangemode: "tozero" },
       xaxis2: {
         domain: [0.54, 1],
         title: { text: "observed vs expected" },
@@ -468,7 +498,7 @@
       yaxis: { automargin: true },
       yaxis2: { anchor: "x2", showticklabels: false },
     };
-    window.Plotly.react(chart, traces, layout, { ...PLOT_CONFIG, displayModeBar: false });
+    drawChart(chart, traces, layout, { ...PLOT_CONFIG, displayModeBar: false });
   }
 
   function routeFromHash() {
@@ -511,7 +541,10 @@
     const statusText = document.querySelector("[data-testid=live-status-text]");
     statusText.textContent = `live · new ${anomaly.severity} anomaly in ${anomaly.module} at ${formatTime(anomaly.window_end)}`;
     clearTimeout(panel.redraw);
-    panel.redraw = setTimeout(() => loadModule(anomaly.module), LIVE_REDRAW_DELAY_MS);
+    panel.redraw = setTimeout(() => {
+      loadModule(anomaly.module);
+      loadIncidents();
+    }, LIVE_REDRAW_DELAY_MS);
   }
 
   // ---------- models ----------
@@ -597,7 +630,408 @@
     });
   }
 
+  // ---------- incidents ----------
+
+  const INCIDENT_PAGE = 50;
+  const SIGNAL_CAUSES = 3;
+  const STATE_LABELS = {
+    active_unacknowledged: "active, unacknowledged",
+    active_acknowledged: "active, acknowledged",
+    cleared_unacknowledged: "cleared, unacknowledged",
+    closed: "closed",
+    pending: "pending (on-delay)",
+    suppressed: "suppressed (cleared in its on-delay)",
+  };
+  // which operator actions each state allows: the buttons mirror the server's rules (it answers 409 otherwise)
+  const ALLOWED = {
+    acknowledge: ["active_unacknowledged", "cleared_unacknowledged"],
+    shelve: ["active_unacknowledged", "active_acknowledged", "cleared_unacknowledged"],
+    resolve: ["active_acknowledged", "cleared_unacknowledged"],
+  };
+  const incidents = { items: [], selectedId: null, newestEnd: null, loading: null };
+
+  // A readable contribution: contributions are squared errors in units of the feature's usual squared error,
+  // so their square root is the deviation in usual deviations (σ); the sign says above or below expected.
+  function deviationText(cause) {
+    const sigma = Math.sqrt(Math.max(Number(cause.contribution), 0));
+    const direction = Number(cause.observed) >= Number(cause.expected) ? "above" : "below";
+    return `${sigma.toFixed(1)} σ ${direction} expected`;
+  }
+
+  function shareText(share) {
+    return `${Math.round(100 * share)} % of the root cause`;
+  }
+
+  function operatorName() {
+    const input = document.querySelector("[data-testid=operator-name]");
+    return input.value.trim();
+  }
+
+  function filterForm() {
+    return document.querySelector("[data-testid=incident-filters]");
+  }
+
+  // datetime-local values are plant local time, as the API's naive timestamps are
+  function rangeQuery() {
+    const form = filterForm();
+    const params = new URLSearchParams();
+    for (const name of ["module", "min_severity", "state"]) {
+      if (form.elements[name].value) params.set(name, form.elements[name].value);
+    }
+    const since = form.elements.since.value;
+    const until = form.elements.until.value;
+    if (since) params.set("since", since.length === 16 ? `${since}:00` : since);
+    if (until) params.set("until", until.length === 16 ? `${until}:00` : until);
+    return params;
+  }
+
+  function applyPreset() {
+    const form = filterForm();
+    const preset = form.elements.preset.value;
+    if (preset === "custom") return;
+    if (preset === "all" || !incidents.newestEnd) {
+      form.elements.since.value = "";
+      form.elements.until.value = "";
+      return;
+    }
+    // replayed plant data can be years old: the presets count back from the newest incident, not the clock
+    const end = new Date(`${incidents.newestEnd}Z`);
+    const start = new Date(end.getTime() - Number(preset) * 3600 * 1000);
+    form.elements.since.value = start.toISOString().slice(0, 19);
+    form.elements.until.value = "";
+  }
+
+  async function fetchNewestEnd() {
+    const page = await api("/incidents?limit=1");
+    incidents.newestEnd = page.items.length ? page.items[0].end : null;
+  }
+
+  function loadIncidents() {
+    incidents.loading = (incidents.loading || Promise.resolve()).then(refreshIncidents);
+    return incidents.loading;
+  }
+
+  async function refreshIncidents() {
+    const panel = document.querySelector("[data-testid=incidents-panel]");
+    const summary = document.querySelector("[data-testid=incidents-summary]");
+    try {
+      const params = rangeQuery();
+      params.set("limit", String(INCIDENT_PAGE));
+      const [page, kpis] = await Promise.all([
+        api(`/incidents?${params}`),
+        api(`/alarm-kpis?${kpiQuery(params)}`),
+      ]);
+      incidents.items = page.items;
+      renderIncidentTable();
+      renderKpis(kpis);
+      const open = page.items.filter((i) => i.state !== "closed").length;
+      summary.textContent =
+        `${page.items.length}${page.next_cursor ? "+" : ""} incident${page.items.length === 1 ? "" : "s"}` +
+        ` · ${open} open`;
+      panel.dataset.loaded = "true";
+    } catch (error) {
+      summary.textContent = `could not load: ${error.message}`;
+    }
+  }
+
+  function kpiQuery(params) {
+    const kpi = new URLSearchParams();
+    for (const name of ["module", "since", "until"]) if (params.get(name)) kpi.set(name, params.get(name));
+    return kpi;
+  }
+
+  function renderKpis(kpis) {
+    const tiles = kpis.map((k) =>
+      el(
+        "div",
+        {
+          class: `kpi-tile${k.manageable ? "" : " alarming"}`,
+          "data-testid": `kpi-${k.module}`,
+          role: "group",
+          "aria-label": `${k.module} alarm KPIs`,
+        },
+        el("span", { class: "kpi-module" }, k.module),
+        el("span", { class: "kpi-value" }, `${k.alarms_per_hour.toFixed(2)} / h`),
+        el(
+          "span",
+          { class: "kpi-detail" },
+          `${k.alarms} alarms in ${k.hours.toFixed(0)} h · ${k.flood_intervals} floods · ` +
+            `${k.chattering_sources.length} chattering · ${k.stale_alarms} stale`,
+        ),
+      ),
+    );
+    if (!tiles.length) tiles.push(el("p", { class: "empty" }, "No alarms in this range."));
+    document.querySelector("[data-testid=alarm-kpis]").replaceChildren(...tiles);
+  }
+
+  function actionButton(incident, action, label) {
+    const allowed = ALLOWED[action].includes(incident.state);
+    const button = el(
+      "button",
+      {
+        type: "button",
+        class: `action action-${action}`,
+        "data-testid": `${action}-button`,
+        "aria-label": `${label} incident ${incident.source} ${formatTime(incident.start)}`,
+      },
+      label,
+    );
+    button.disabled = !allowed;
+    button.addEventListener("click", (event) => {
+      event.stopPropagation();
+      act(incident.id, action);
+    });
+    return button;
+  }
+
+  function renderIncidentTable() {
+    const rows = incidents.items.map((incident) => {
+      const top = incident.top_causes[0];
+      const cause = top ? `${top.feature} · ${Math.round(100 * top.mean_share)} % · peak ${top.peak_sigma.toFixed(1)} σ` : "–";
+      const when = `${formatTime(incident.start)} → ${incident.ongoing ? "ongoing" : formatTime(incident.end)}`;
+      const row = el(
+        "tr",
+        {
+          "data-testid": "incident-row",
+          "data-incident-id": incident.id,
+          "data-state": incident.state,
+          "aria-selected": incident.id === incidents.selectedId ? "true" : "false",
+          tabindex: "0",
+        },
+        el("td", {}, el("span", { class: `badge severity-${incident.severity}` }, incident.severity)),
+        el(
+          "td",
+          { class: "state", "data-testid": "incident-state" },
+          STATE_LABELS[incident.state] + (incident.shelved ? " · shelved" : ""),
+        ),
+        el(
+          "td",
+          { class: "actions" },
+          actionButton(incident, "acknowledge", "Acknowledge"),
+          actionButton(incident, "shelve", "Shelve"),
+          actionButton(incident, "resolve", "Resolve"),
+        ),
+        el("td", { class: "where" }, `${incident.module} · ${incident.source}`),
+        el("td", { class: "when" }, when, el("span", { class: "windows" }, ` · ${incident.window_count} windows`)),
+        el("td", { class: "cause" }, cause),
+      );
+      row.addEventListener("click", () => openIncident(incident.id));
+      row.addEventListener("keydown", (event) => {
+        if (event.key === "Enter") openIncident(incident.id);
+      });
+      return row;
+    });
+    if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: "6", class: "empty" }, "No incidents match.")));
+    document.querySelector("[data-testid=incident-table] tbody").replaceChildren(...rows);
+  }
+
+  async function act(id, action) {
+    const actor = operatorName();
+    if (!actor) {
+      showError("Type your name in Operator first: every action is recorded with who did it.");
+      document.querySelector("[data-testid=operator-name]").focus();
+      return;
+    }
+    const body = { actor };
+    if (action === "shelve") body.minutes = Number(filterForm().elements.shelve_minutes.value);
+    try {
+      const detail = await api(`/incidents/${encodeURIComponent(id)}/${action}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      incidents.selectedId = id;
+      renderIncidentDetail(detail);
+      await loadIncidents();
+    } catch (error) {
+      showError(error.message);
+    }
+  }
+
+  async function openIncident(id) {
+    try {
+      incidents.selectedId = id;
+      renderIncidentDetail(await api(`/incidents/${encodeURIComponent(id)}`));
+      for (const row of document.querySelectorAll("[data-testid=incident-row]")) {
+        row.setAttribute("aria-selected", row.dataset.incidentId === id ? "true" : "false");
+      }
+    } catch (error) {
+      showError(error.message);
+    }
+  }
+
+  function renderIncidentDetail(detail) {
+    const section = document.querySelector("[data-testid=incident-detail]");
+    section.hidden = false;
+    section.dataset.incidentId = detail.id;
+    section.dataset.state = detail.state;
+    section.querySelector("h3").textContent = `Incident · ${detail.module} · ${detail.source}`;
+    const top = detail.top_causes[0];
+    const facts = [
+      ["State", STATE_LABELS[detail.state] + (detail.shelved ? ` · shelved until ${wallClock(detail.shelved_until)}` : "")],
+      ["Severity", detail.severity],
+      ["From", formatTime(detail.start)],
+      ["To", detail.ongoing ? `ongoing (last ${formatTime(detail.end)})` : formatTime(detail.end)],
+      ["Windows", String(detail.window_count)],
+      ["Peak score", `${formatNumber(detail.peak_score)} (threshold ${formatNumber(detail.threshold)})`],
+      ["Top cause", top ? `${top.feature}: ${shareText(top.mean_share)}, peak ${top.peak_sigma.toFixed(1)} σ` : "–"],
+      ["Opened", wallClock(detail.opened_at)],
+    ];
+    section
+      .querySelector("[data-testid=incident-facts]")
+      .replaceChildren(...facts.flatMap(([term, value]) => [el("dt", {}, term), el("dd", {}, value)]));
+    section.querySelector("[data-testid=audit-log]").replaceChildren(
+      ...detail.history.map((entry) =>
+        el(
+          "li",
+          { "data-testid": "audit-entry", "data-action": entry.action },
+          el("span", { class: "when" }, wallClock(entry.at)),
+          el("span", { class: "actor" }, entry.actor),
+          el("span", { class: "action" }, entry.action),
+          el("span", { class: "detail" }, entry.detail ? `${entry.detail}` : `→ ${STATE_LABELS[entry.to_state]}`),
+        ),
+      ),
+    );
+    renderSignalChart(section.querySelector("[data-testid=signal-chart]"), detail);
+  }
+
+  // The raw signal of the top causes where the incident flagged them, against the detector's expectation.
+  // A feature's usual deviation in its own units is |observed - expected| / sqrt(contribution): the median of
+  // it over the windows is the band's σ.
+  function renderSignalChart(chart, detail) {
+    if (!window.Plotly) return;
+    const features = detail.top_causes.slice(0, SIGNAL_CAUSES).map((c) => c.feature);
+    const traces = [];
+    const layout = {
+      height: 120 + 150 * Math.max(features.length, 1),
+      margin: { l: 60, r: 12, t: 24, b: 36 },
+      font: FONT,
+      paper_bgcolor: "rgba(0,0,0,0)",
+      plot_bgcolor: "#ffffff",
+      showlegend: true,
+      legend: { orientation: "h", x: 0, y: 1.08 },
+      grid: { rows: Math.max(features.length, 1), columns: 1, pattern: "independent", roworder: "top to bottom" },
+      hovermode: "x unified",
+    };
+    features.forEach((feature, index) => {
+      const points = [];
+      for (const anomaly of detail.anomalies) {
+        const cause = anomaly.root_cause.find((c) => c.feature === feature);
+        if (cause) points.push({ at: anomaly.window_end, cause });
+      }
+      const deviations = points
+        .filter((p) => p.cause.contribution > 0)
+        .map((p) => Math.abs(p.cause.observed - p.cause.expected) / Math.sqrt(p.cause.contribution))
+        .sort((a, b) => a - b);
+      const sigma = deviations.length ? deviations[Math.floor(deviations.length / 2)] : 0;
+      const axis = index === 0 ? "" : String(index + 1);
+      const x = points.map((p) => p.at);
+      const expected = points.map((p) => p.cause.expected);
+      const first = index === 0;
+      traces.push(
+        {
+          type: "scatter", mode: "lines", x, y: expected.map((v) => v - 2 * sigma), xaxis: `x${axis}`,
+          yaxis: `y${axis}`, line: { width: 0 }, hoverinfo: "skip", showlegend: false, legendgroup: "band",
+        },
+        {
+          type: "scatter", mode: "lines", x, y: expected.map((v) => v + 2 * sigma), xaxis: `x${axis}`,
+          yaxis: `y${axis}`, fill: "tonexty", fillcolor: "rgba(140,149,159,0.25)", line: { width: 0 },
+          name: "expected ± 2σ", showlegend: first, legendgroup: "band", hoverinfo: "skip",
+        },
+        {
+          type: "scatter", mode: "lines", x, y: expected, xaxis: `x${axis}`, yaxis: `y${axis}`,
+          name: "expected", showlegend: first, legendgroup: "expected",
+          line: { color: "#6e7781", dash: "dash", width: 1.5 },
+          hovertemplate: `${plotlyText(feature)} expected %{y:.4g}<extra></extra>`,
+        },
+        {
+          type: "scatter", mode: "lines+markers", x, y: points.map((p) => p.cause.observed), xaxis: `x${axis}`,
+          yaxis: `y${axis}`, name: "observed", showlegend: first, legendgroup: "observed",
+          line: { color: "#0969da", width: 1.5 }, marker: { size: 5 },
+          text: points.map((p) => deviationText(p.cause)),
+          hovertemplate: `${plotlyText(feature)} %{y:.4g} (%{text})<extra></extra>`,
+        },
+      );
+      layout[`yaxis${axis}`] = { title: { text: plotlyText(feature) }, gridcolor: "#eaeef2", automargin: true };
+      layout[`xaxis${axis}`] = { type: "date", gridcolor: "#eaeef2" };
+    });
+    chart.setAttribute(
+      "aria-label",
+      `Observed and expected values of ${features.join(", ") || "no feature"} during the incident`,
+    );
+    chart.dataset.features = features.join(",");
+    drawChart(chart, traces, layout, { ...PLOT_CONFIG, displayModeBar: false });
+  }
+
+  function connectIncidents() {
+    const form = filterForm();
+    const actor = form.elements.actor;
+    actor.value = window.localStorage.getItem("plantwatch-operator") || "";
+    actor.addEventListener("change", () => window.localStorage.setItem("plantwatch-operator", actor.value.trim()));
+    form.addEventListener("submit", (event) => event.preventDefault());
+    form.addEventListener("change", (event) => {
+      const name = event.target.name;
+      if (name === "actor" || name === "shelve_minutes") return;
+      if (name === "since" || name === "until") form.elements.preset.value = "custom";
+      if (name === "preset") applyPreset();
+      loadIncidents();
+    });
+    document.querySelector("[data-testid=comment-form]").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const input = event.target.elements.text;
+      const id = document.querySelector("[data-testid=incident-detail]").dataset.incidentId;
+      const actorName = operatorName();
+      if (!actorName || !id || !input.value.trim()) {
+        if (!actorName) showError("Type your name in Operator first: every comment is recorded with who wrote it.");
+        return;
+      }
+      try {
+        renderIncidentDetail(
+          await api(`/incidents/${encodeURIComponent(id)}/comment`, {
+            method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ actor: actorName, text: input.value.trim() }),
+          }),
+        );
+        input.value = "";
+      } catch (error) {
+        showError(error.message);
+      }
+    });
+  }
+
+  async function startIncidents() {
+    connectIncidents();
+    try {
+      await fetchNewestEnd();
+    } catch (error) {
+      showError(error.message);
+    }
+    await loadIncidents();
+  }
+
   // ---------- start ----------
+
+  async function loadConfig() {
+    try {
+      const config = await api("/dashboard/config.json");
+      state.timeZone = config.plant_timezone || "UTC";
+    } catch (error) {
+      showError(`plant time zone unknown, times shown in UTC: ${error.message}`);
+    }
+  }
+
+  // Plotly's own resize follows the window only; a chart whose box changes (the layout switching to one
+  // column, a panel opening) is resized when its box does, so it never spills over the lists beside it.
+  function keepChartsSized() {
+    if (!window.ResizeObserver || !window.Plotly) return;
+    const observer = new ResizeObserver((entries) => {
+      for (const entry of entries) {
+        if (entry.target.classList.contains("js-plotly-plot")) window.Plotly.Plots.resize(entry.target);
+      }
+    });
+    for (const chart of document.querySelectorAll(".chart")) observer.observe(chart);
+  }
 
   async function start() {
     buildPanels();
@@ -606,8 +1040,9 @@
     if (!window.Plotly) showError("The chart library did not load; charts are unavailable.");
     // the feed first: an anomaly stored while the panels load is then not missed
     connectLiveFeed();
-    await loadModels();
-    await Promise.all(MODULES.map(loadModule));
+    await Promise.all([loadModels(), loadConfig()]);
+    await Promise.all([...MODULES.map(loadModule), startIncidents()]);
+    keepChartsSized();
     document.body.dataset.loaded = "true";
     routeFromHash();
   }

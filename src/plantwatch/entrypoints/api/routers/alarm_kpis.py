@@ -1,0 +1,36 @@
+"""GET /alarm-kpis: the alarm system judged per module, as ISA-18.2 and EEMUA 191 measure it."""
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from plantwatch.domain.modules import Module
+from plantwatch.entrypoints.api.dependencies import MODULE_SCHEMA, ContainerDep, module_or_404
+from plantwatch.entrypoints.api.schemas import AlarmKpisOut
+from plantwatch.services.incidents import module_kpis
+
+router = APIRouter(tags=["incidents"])
+
+
+@router.get(
+    "/alarm-kpis",
+    response_model=list[AlarmKpisOut],
+    summary="Alarms per hour, floods, chattering and stale alarms per module",
+)
+def alarm_kpis(
+    container: ContainerDep,
+    module: Annotated[
+        str | None, Query(description="one module; default all", json_schema_extra=MODULE_SCHEMA)
+    ] = None,
+    since: Annotated[
+        datetime | None, Query(description="plant local time; default the first incident's start")
+    ] = None,
+    until: Annotated[
+        datetime | None, Query(description="plant local time; default the last incident's end")
+    ] = None,
+) -> list[AlarmKpisOut]:
+    modules = [module_or_404(module)] if module is not None else list(Module)
+    repository = container.incident_repository()
+    found = (module_kpis(repository, m, since, until) for m in modules)
+    return [AlarmKpisOut.from_domain(kpis) for kpis in found if kpis is not None]
