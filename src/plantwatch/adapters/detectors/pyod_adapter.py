@@ -18,6 +18,7 @@ PyOD models are pickled objects; plantwatch stores no pickle. The adapter saves 
 training windows as .npy and refits on load: both registered models are deterministic for a given seed.
 """
 
+from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -57,8 +58,9 @@ class PyodDetector(WindowDetector):
         self.high_: np.ndarray | None = None
         self.score_floor_: float = 0.0
 
+    @abstractmethod
     def _build_model(self) -> BaseDetector:
-        raise NotImplementedError
+        """A fresh, unfitted PyOD model, seeded from the config where it is random."""
 
     def _fit_model(self, windows: np.ndarray) -> None:
         flat = windows.reshape(len(windows), -1)
