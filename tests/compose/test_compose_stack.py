@@ -14,6 +14,7 @@ docker/compose.local.yml overlay (no image registry here); PLANTWATCH_COMPOSE_OV
 base images instead.
 """
 
+import json
 import os
 import secrets
 import socket
@@ -45,8 +46,7 @@ DOCKER = ROOT / "docker"
 COMPOSE = Path(sys.executable).parent / "docker-compose"
 PROJECT = "plantwatch-e2e"
 OVERLAY = os.environ.get("PLANTWATCH_COMPOSE_OVERLAY", "compose.local.yml")
-# The compose file's default models (PLANTWATCH_*_MODEL): deep models for energy and cyber, PCA for machine.
-MODELS = {Module.ENERGY: "lstm_ae", Module.MACHINE: "pca", Module.CYBER: "lstm_ae"}
+MODULES = (Module.ENERGY, Module.MACHINE, Module.CYBER)
 WORKERS = {"worker-energy": (Module.ENERGY, Module.MACHINE), "worker-cyber": (Module.CYBER,)}
 REPLICAS = 2
 STREAM_S = 30.0
@@ -91,6 +91,12 @@ class Stack:
                 f"docker compose {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
             )
         return result.stdout + result.stderr
+
+    def served_models(self) -> dict[Module, str]:
+        """Each module's model as the compose file sets it (PLANTWATCH_<MODULE>_MODEL of the workers)."""
+        config = json.loads(self.compose("config", "--format", "json"))
+        environment = config["services"]["api"]["environment"]
+        return {module: environment[f"PLANTWATCH_{module.value.upper()}_MODEL"] for module in MODULES}
 
     def containers(self, service: str) -> list[str]:
         """The service's container names, replica 1 first."""
@@ -161,7 +167,7 @@ def _reference(stack: Stack, tmp_path: Path) -> dict[Module, ScoringResult]:
         module: score_frame(
             load_dataset(module, sample_path(module, ROOT / "datasets")), registry.load(module, name)
         )
-        for module, name in MODELS.items()
+        for module, name in stack.served_models().items()
     }
 
 
@@ -256,7 +262,7 @@ def test_a_killed_worker_loses_and_duplicates_nothing(stack: Stack, tmp_path: Pa
         assert result.anomalies, f"the {module.value} sample has injected anomalies: the model must flag some"
 
     started = time.monotonic()
-    replays = {module: _replay(stack, module, tmp_path) for module in MODELS}
+    replays = {module: _replay(stack, module, tmp_path) for module in MODULES}
 
     def scored(modules: tuple[Module, ...]) -> int:
         return sum(sum(_served_scores(stack, module).values()) for module in modules)
@@ -298,7 +304,7 @@ def test_a_killed_worker_loses_and_duplicates_nothing(stack: Stack, tmp_path: Pa
     last, stable_since = -1, time.monotonic()
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     while time.monotonic() < deadline:
-        now = scored(tuple(MODELS))
+        now = scored(MODULES)
         if now != last:
             last, stable_since = now, time.monotonic()
         elif now >= total and time.monotonic() - stable_since > 5:
@@ -343,7 +349,7 @@ def test_a_killed_worker_loses_and_duplicates_nothing(stack: Stack, tmp_path: Pa
         for name in names:
             assert _healthy(name) or _docker("inspect", "-f", "{{.State.Running}}", name) == "true", name
     print(
-        f"\ncompose e2e: {total} readings of {len(MODELS)} modules scored exactly once; "
+        f"\ncompose e2e: {total} readings of {len(MODULES)} modules scored exactly once; "
         + "; ".join(report.values())
         + "; "
         + ", ".join(f"{phase} {seconds:.0f} s" for phase, seconds in stack.timings.items())
