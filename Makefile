@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint unit integration e2e benchmark evaluate clean
+.PHONY: install run test lint unit integration e2e compose-e2e benchmark evaluate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ e2e: install
 
 test: lint
 	$(BIN)/pytest -q tests
+
+# The compose stack end to end in real containers (needs root on Debian: it installs and starts Docker when
+# missing and builds the base images without a registry). See docs/deployment.md.
+compose-e2e: install
+	docker/local/start-docker.sh
+	docker/local/build-base-images.sh $(BIN)/pip
+	PLANTWATCH_COMPOSE_E2E=1 $(BIN)/pytest -q -s -p no:cacheprovider -m compose tests/compose
 
 # The plain rule at the 99 % normal quantile for every set, then each real set under its chosen alarm rule
 # (docs/benchmarks.md says why). About 20 minutes on two shared cores.

@@ -133,7 +133,15 @@ def new_detector(settings: Settings, model: str, **hyper: Any) -> WindowDetector
 
 def reading_publisher(settings: Settings, client_id: str | None = None) -> ReadingPublisher:
     """An MQTT publisher of reading batches to the broker and topic prefix in the settings."""
-    return ReadingPublisher(settings.mqtt_host, settings.mqtt_port, settings.mqtt_topic_prefix, client_id)
+    password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+    return ReadingPublisher(
+        settings.mqtt_host,
+        settings.mqtt_port,
+        settings.mqtt_topic_prefix,
+        client_id,
+        username=settings.mqtt_username,
+        password=password,
+    )
 
 
 def sql_store(settings: Settings) -> tuple[Engine, SqlAnomalyRepository]:

@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from plantwatch.domain.modules import Module
@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     mqtt_port: int = 1883
     mqtt_topic_prefix: str = "plantwatch"
     mqtt_share_group: str = "plantwatch-workers"
+    # Broker login: a broker that plant devices reach must refuse anonymous clients (docker/mosquitto.conf).
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
 
     # Chatbot: intents matched with the bundled sentence-embedding model beside keyword rules (false: rules
     # only). Periods such as "last 24 h" count back from the clock, or from the newest stored anomaly

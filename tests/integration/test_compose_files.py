@@ -23,7 +23,11 @@ DOCKER = ROOT / "docker"
 COMPOSE_FILE = DOCKER / "docker-compose.yml"
 DOCKERFILES = sorted(DOCKER.glob("Dockerfile_*"))
 BIN = Path(sys.executable).parent
-SECRETS = {"POSTGRES_PASSWORD": "compose-test-password", "PLANTWATCH_API_KEY": "compose-test-key"}
+SECRETS = {
+    "POSTGRES_PASSWORD": "compose-test-password",
+    "PLANTWATCH_API_KEY": "compose-test-key",
+    "MQTT_PASSWORD": "compose-test-mqtt-password",
+}
 WORKERS = ("worker-energy", "worker-cyber")
 
 
@@ -34,9 +38,10 @@ def _binary(name: str) -> Path:
     return path
 
 
-def _compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _compose_config(env: dict[str, str], *overlays: str) -> subprocess.CompletedProcess[str]:
+    files = [arg for name in ("docker-compose.yml", *overlays) for arg in ("-f", str(DOCKER / name))]
     return subprocess.run(
-        [str(_binary("docker-compose")), "-f", str(COMPOSE_FILE), "config", "--format", "json"],
+        [str(_binary("docker-compose")), *files, "config", "--format", "json"],
         capture_output=True,
         text=True,
         env={"PATH": "/usr/bin:/bin", **env},
@@ -63,6 +68,25 @@ def _instructions(dockerfile: Path) -> list[tuple[str, str]]:
             keyword, _, rest = stripped.partition(" ")
             pairs.append((keyword.upper(), rest.strip()))
     return pairs
+
+
+def _base_images(dockerfile: Path) -> list[str]:
+    """The image each stage starts from, build arguments replaced by their defaults; stages that start from an
+    earlier stage, and the empty `scratch`, are left out."""
+    instructions = _instructions(dockerfile)
+    defaults = dict(rest.split("=", 1) for keyword, rest in instructions if keyword == "ARG" and "=" in rest)
+    stages: set[str] = set()
+    bases = []
+    for keyword, rest in instructions:
+        if keyword != "FROM":
+            continue
+        words = rest.split()
+        image = re.sub(r"\$\{(\w+)\}", lambda match: defaults[match.group(1)], words[0])
+        if image not in stages and image != "scratch":
+            bases.append(image)
+        if len(words) == 3 and words[1].upper() == "AS":
+            stages.add(words[2])
+    return bases
 
 
 def _final_stage(dockerfile: Path) -> list[tuple[str, str]]:
@@ -119,7 +143,7 @@ def test_hadolint_finds_nothing(dockerfile: Path) -> None:
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: path.name)
 def test_dockerfile_builds_a_pinned_non_root_image_with_a_healthcheck(dockerfile: Path) -> None:
     instructions = _instructions(dockerfile)
-    bases = [rest.split()[0] for keyword, rest in instructions if keyword == "FROM"]
+    bases = _base_images(dockerfile)
     assert bases, "no FROM"
     for base in bases:
         assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", base), (
@@ -292,3 +316,93 @@ def test_the_worker_healthcheck_sees_a_broker_connection() -> None:
         assert check() == 1
         with socket.create_connection(("127.0.0.1", port)):
             assert check() == 0
+
+
+def test_the_images_share_every_stage_but_their_last() -> None:
+    """Identical shared stages are what lets one build's cache serve the other two images."""
+
+    def shared_stages(dockerfile: Path) -> list[tuple[str, str]]:
+        instructions = _instructions(dockerfile)
+        last_from = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
+        return instructions[:last_from]
+
+    api, *workers = (shared_stages(path) for path in DOCKERFILES)
+    assert any(keyword == "RUN" and "torch==" in rest for keyword, rest in api)
+    for dockerfile, stages in zip(DOCKERFILES[1:], workers, strict=True):
+        assert stages == api, f"{dockerfile.name} differs from {DOCKERFILES[0].name} above its last stage"
+    for path in DOCKERFILES:
+        assert _final_stage(path)[0] == ("FROM", "runtime"), path.name
+
+
+def test_the_local_overlay_builds_from_local_bases_and_wheels() -> None:
+    """compose.local.yml: the base images and wheel source of docker/local/ instead of a registry."""
+    result = _compose_config(SECRETS, "compose.local.yml")
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    local_images = {
+        path.read_text().split("\n", 1)[0].removeprefix("# tag: ")
+        for path in (DOCKER / "local").glob("Dockerfile.*")
+        if path.read_text().startswith("# tag: ")
+    }
+    assert services["postgres"]["image"] in local_images
+    assert services["mosquitto"]["image"] in local_images
+    for name in ("trainer", "api", *WORKERS):
+        args = services[name]["build"]["args"]
+        assert args["PYTHON_BASE"] in local_images, name
+        assert args["WHEELS_IMAGE"].startswith("plantwatch-local/wheels:"), name
+        assert (args["PIP_NO_INDEX"], args["PIP_FIND_LINKS"]) == ("1", "/wheels"), name
+        dockerfile = (
+            ROOT / services[name]["build"]["context"] / services[name]["build"]["dockerfile"]
+        ).resolve()
+        declared = {rest.split("=")[0] for keyword, rest in _instructions(dockerfile) if keyword == "ARG"}
+        assert set(args) <= declared, (
+            f"{name}: build arguments its Dockerfile ignores: {set(args) - declared}"
+        )
+
+
+def test_the_trainer_can_mount_real_data_from_a_host_folder(tmp_path: Path) -> None:
+    missing = _compose_config(SECRETS, "compose.real-data.yml")
+    assert missing.returncode != 0 and "PLANTWATCH_REAL_DATA_DIR" in missing.stderr
+
+    result = _compose_config({**SECRETS, "PLANTWATCH_REAL_DATA_DIR": str(tmp_path)}, "compose.real-data.yml")
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    (mount,) = [v for v in services["trainer"]["volumes"] if v["type"] == "bind"]
+    assert (mount["source"], mount["read_only"]) == (str(tmp_path), True)
+    # under the image's datasets folder, where the trainer looks for real files before the samples
+    dockerfile_env = " ".join(
+        rest for keyword, rest in _instructions(DOCKER / "Dockerfile_api") if keyword == "ENV"
+    )
+    assert "PLANTWATCH_DATASETS_DIR=/app/datasets" in dockerfile_env
+    assert mount["target"].startswith("/app/datasets/") and "samples" not in mount["target"]
+
+
+def test_the_broker_takes_only_clients_with_a_login(compose: dict[str, Any]) -> None:
+    directives = dict(
+        line.split(None, 1)
+        for line in (DOCKER / "mosquitto.conf").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    )
+    assert directives["allow_anonymous"] == "false"
+    password_file = directives["password_file"]
+    broker = compose["services"]["mosquitto"]
+    assert password_file in " ".join(broker["command"]), "the broker's command must write the password file"
+    assert broker["environment"]["MQTT_PASSWORD"] == SECRETS["MQTT_PASSWORD"]
+    assert "-P" in " ".join(broker["healthcheck"]["test"]), "the health check must log in too"
+    for name in ("api", "trainer", *WORKERS):
+        environment = compose["services"][name]["environment"]
+        assert environment["PLANTWATCH_MQTT_USERNAME"] == broker["environment"]["MQTT_USERNAME"], name
+        assert environment["PLANTWATCH_MQTT_PASSWORD"] == SECRETS["MQTT_PASSWORD"], name
+
+
+@pytest.mark.parametrize(
+    "dockerfile", sorted((DOCKER / "local").glob("Dockerfile.*")), ids=lambda path: path.name
+)
+def test_hadolint_finds_nothing_in_the_local_base_images(dockerfile: Path) -> None:
+    result = subprocess.run(
+        [str(_binary("hadolint")), "--failure-threshold", "info", str(dockerfile)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -131,6 +131,11 @@ class MqttWorker:
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
         )
+        if self.settings.mqtt_username is not None:
+            password = self.settings.mqtt_password
+            client.username_pw_set(
+                self.settings.mqtt_username, password.get_secret_value() if password else None
+            )
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_unsubscribe = self._on_unsubscribe
