@@ -24,3 +24,24 @@ def shared_datasets_dir(repo_root: Path) -> Path:
     if not directory.is_dir():
         pytest.skip(f"real data sets not found at {directory}")
     return directory
+
+
+_exit_status: int | None = None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # After every report is written, leave without interpreter teardown: native thread pools (torch, the
+    # tokenizers of the chatbot's embedding model) were seen aborting the process at exit ("terminate called
+    # without an active exception", status 134) after every test had passed, which would turn a green run red.
+    if _exit_status is not None and os.environ.get("PLANTWATCH_TEST_HARD_EXIT", "1") == "1":
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status)
