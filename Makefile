@@ -59,6 +59,7 @@ benchmark: install
 	$(BIN)/python benchmarks/api_load.py
 	$(BIN)/python benchmarks/chatbot_benchmark.py
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/incident_benchmark.py
+	$(BIN)/python benchmarks/lifecycle_benchmark.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache plantwatch.db

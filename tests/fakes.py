@@ -20,6 +20,7 @@ from plantwatch.adapters.storage.validation import (
     require_naive,
 )
 from plantwatch.domain.anomaly import Anomaly, FeatureContribution, ScorePoint, Severity
+from plantwatch.domain.drift import DriftEvent
 from plantwatch.domain.errors import InvalidInputError, NotFoundError
 from plantwatch.domain.incidents import (
     AuditEntry,
@@ -200,6 +201,7 @@ class InMemoryAnomalyRepository:
             (query.module is None or anomaly.module == query.module)
             and (query.modules is None or anomaly.module in query.modules)
             and (query.source is None or anomaly.source == query.source)
+            and (query.model_version is None or anomaly.model_version == query.model_version)
             and (query.since is None or anomaly.window_end >= query.since)
             and (query.until is None or anomaly.window_end < query.until)
             and (query.min_severity is None or anomaly.severity.rank >= query.min_severity.rank)
@@ -385,3 +387,18 @@ class InMemoryIncidentRepository:
 
     def pending(self) -> int:
         return sum(1 for row in self.outbox.values() if row.delivered_at is None and not row.given_up)
+
+
+class InMemoryDriftEventStore:
+    """DriftEventStore kept in a list; newest first like SqlDriftEventStore."""
+
+    def __init__(self) -> None:
+        self.events: list[DriftEvent] = []
+
+    def add_drift_event(self, event: DriftEvent) -> None:
+        if all(stored.id != event.id for stored in self.events):
+            self.events.append(event)
+
+    def list_drift_events(self, module: Module | None = None, limit: int = 20) -> list[DriftEvent]:
+        matching = [e for e in self.events if module is None or e.module == module]
+        return sorted(matching, key=lambda e: (e.raised_at, e.id), reverse=True)[:limit]

@@ -121,6 +121,17 @@ def check_find_filters(repository: AnomalyRepository) -> None:
     assert _all(repository, feature="no_such_feature") == []
 
 
+def check_find_filters_by_model_version(repository: AnomalyRepository) -> None:
+    old = make_anomaly(BASE_TIME, model_version="v0001")
+    new = make_anomaly(BASE_TIME + timedelta(minutes=1), model_version="v0002")
+    other_module = make_anomaly(BASE_TIME, module=Module.CYBER, model_version="v0002")
+    repository.add_many([old, new, other_module])
+    assert _all(repository, model_version="v0001") == [old]
+    assert _all(repository, model_version="v0002") == [new, other_module]
+    assert _all(repository, model_version="v0002", module=Module.ENERGY) == [new]
+    assert _all(repository, model_version="v0003") == []
+
+
 def check_pagination_walks_every_item_once_in_order(repository: AnomalyRepository) -> None:
     batch = [
         make_anomaly(BASE_TIME + timedelta(minutes=i // 3), source=f"meter-{i % 3}", model_version=str(i))
@@ -335,6 +346,7 @@ CONTRACT: list[Callable[[AnomalyRepository], None]] = [
     check_get_unknown_id_raises_not_found,
     check_find_orders_newest_first_then_id_descending,
     check_find_filters,
+    check_find_filters_by_model_version,
     check_pagination_walks_every_item_once_in_order,
     check_pagination_keeps_filters,
     check_bad_cursor_and_limit_are_invalid_input,

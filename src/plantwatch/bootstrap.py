@@ -20,15 +20,18 @@ from plantwatch.adapters.detectors import WindowDetector, build_detector
 from plantwatch.adapters.feed import AnomalyFeed
 from plantwatch.adapters.notify import IncidentTopicNotifier, WebhookNotifier
 from plantwatch.adapters.registry import FileModelRegistry
+from plantwatch.adapters.storage.drift_events import SqlDriftEventStore
 from plantwatch.adapters.storage.engine import create_engine_from_url, create_incident_schema, create_schema
 from plantwatch.adapters.storage.sql_incidents import SqlIncidentRepository
 from plantwatch.adapters.storage.sql_repository import SqlAnomalyRepository
-from plantwatch.domain.errors import ModelIntegrityError, ModelUnavailableError, NotFoundError
+from plantwatch.domain.drift import DriftLevels
+from plantwatch.domain.errors import ModelUnavailableError
 from plantwatch.domain.incidents import IncidentPolicy
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import (
     MQTT_TARGET,
     AnomalyRepository,
+    DriftEventStore,
     IncidentRepository,
     ModelCard,
     ModelRegistry,
@@ -41,9 +44,11 @@ from plantwatch.services.chatbot import (
     RuleBasedIntentClassifier,
     TimeAnchor,
 )
+from plantwatch.services.drift import DriftMonitor
 from plantwatch.services.incidents import IncidentTracking
 from plantwatch.services.ingest import ReadingContext
 from plantwatch.services.notifications import NotificationDispatcher, RetryPolicy
+from plantwatch.services.serving import ProductionModels
 from plantwatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,6 +72,12 @@ class Container:
     context: ReadingContext = field(default_factory=ReadingContext)
     feed: AnomalyFeed = field(default_factory=AnomalyFeed)
     engine: Engine | None = None
+    registry: ModelRegistry | None = None
+    """Where the models come from, for listing versions and stages (None: only `models` is known)."""
+    served: ProductionModels | None = None
+    """Keeps `models` on the production versions (hot reload); None: `models` stays as given."""
+    drift: DriftMonitor = field(default_factory=DriftMonitor)
+    drift_events: DriftEventStore | None = None
     incidents: IncidentTracking | None = None
     """Where ingest groups anomalies into incidents; None in tests that need none."""
     outbox: NotificationOutbox | None = None
@@ -91,6 +102,8 @@ class Container:
         return [self.models[m].card for m in Module if m in self.models]
 
     def close(self) -> None:
+        if self.served is not None:
+            self.served.stop()
         if self.engine is not None:
             self.engine.dispose()
 
@@ -103,22 +116,28 @@ def missing_model_message(settings: Settings, module: Module) -> str:
     )
 
 
-def load_models(
+def production_models(
     registry: ModelRegistry, settings: Settings, modules: list[Module] | None = None
-) -> tuple[dict[Module, TrainedModel], dict[Module, str]]:
-    """The latest version of each module's configured model, and why a module has none."""
-    models: dict[Module, TrainedModel] = {}
-    problems: dict[Module, str] = {}
-    for module in modules or list(Module):
-        try:
-            models[module] = registry.load(module, settings.model_for(module))
-        except NotFoundError:
-            problems[module] = missing_model_message(settings, module)
-        except ModelIntegrityError as error:
-            problems[module] = f"the {module.value} model failed its integrity check: {error}"
-        if module in problems:
-            log.warning("%s", problems[module])
-    return models, problems
+) -> ProductionModels:
+    """The production version of each module's configured model, loaded; `.problems` says why one has none."""
+    served = ProductionModels(
+        registry,
+        {module: settings.model_for(module) for module in modules or list(Module)},
+        lambda module: missing_model_message(settings, module),
+    )
+    served.refresh()
+    for problem in served.problems.values():
+        log.warning("%s", problem)
+    return served
+
+
+def drift_monitor(settings: Settings, events: DriftEventStore | None) -> DriftMonitor:
+    levels = DriftLevels(
+        psi=settings.drift_psi_warning,
+        out_of_range_share=settings.drift_out_of_range_warning,
+        min_readings=settings.drift_min_readings,
+    )
+    return DriftMonitor(levels, settings.drift_window_readings, events)
 
 
 def model_registry(settings: Settings) -> FileModelRegistry:
@@ -187,11 +206,14 @@ def notification_dispatcher(settings: Settings, outbox: NotificationOutbox) -> N
 
 
 def build_container(settings: Settings, modules: list[Module] | None = None) -> Container:
-    """The real adapters: the SQL store at settings.database_url, the file registry at settings.models_dir."""
+    """The real adapters: the SQL store at settings.database_url, the file registry at settings.models_dir;
+    each module's production model, kept current by `container.served.watch()` (the API and workers start
+    it)."""
     engine, repository = sql_store(settings)
     incidents, outbox = incident_store(settings, engine)
     registry = model_registry(settings)
-    models, problems = load_models(registry, settings, modules)
+    served = production_models(registry, settings, modules)
+    drift_events = SqlDriftEventStore(engine)
 
     def check_database() -> None:
         with engine.connect() as connection:
@@ -200,12 +222,16 @@ def build_container(settings: Settings, modules: list[Module] | None = None) -> 
     return Container(
         settings=settings,
         repository=repository,
-        models=models,
-        model_problems=problems,
+        models=served.models,
+        model_problems=served.problems,
         check_database=check_database,
         engine=engine,
         incidents=incidents,
         outbox=outbox,
+        registry=registry,
+        served=served,
+        drift=drift_monitor(settings, drift_events),
+        drift_events=drift_events,
     )
 
 

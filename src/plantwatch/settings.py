@@ -22,12 +22,22 @@ class Settings(BaseSettings):
     # Where the team keeps read-only copies of the real public data sets (beside the project root).
     shared_datasets_dir: Path = Path("../shared/datasets")
 
-    # Which registered detector each module serves; the latest version of it is loaded at start-up. Chosen
-    # from tuning data only (docs/benchmarks.md, "Defaults"): isolation forest on the generated energy set,
-    # PCA T²+Q on TEP's tuning runs, the GRU forecaster on BATADAL attacks 1-3.
+    # Which registered detector each module serves; its production version is loaded at start-up (see
+    # `plantwatch models`), and the API and workers look for a promotion or rollback this often (0: never).
+    # Chosen from tuning data only (docs/benchmarks.md, "Defaults"): isolation forest on the generated energy
+    # set, PCA T²+Q on TEP's tuning runs, the GRU forecaster on BATADAL attacks 1-3.
     energy_model: str = "iforest"
     machine_model: str = "pca"
     cyber_model: str = "gru"
+    model_reload_interval_s: float = Field(default=2.0, ge=0)
+
+    # Drift warning: over the last drift_window_readings readings of a module (once it has at least
+    # drift_min_readings), a feature's PSI against the training data above drift_psi_warning, or its share
+    # of readings outside the training range above drift_out_of_range_warning, stores a drift event.
+    drift_window_readings: int = Field(default=1000, ge=1)
+    drift_min_readings: int = Field(default=100, ge=1)
+    drift_psi_warning: float = Field(default=0.25, gt=0)
+    drift_out_of_range_warning: float = Field(default=0.05, gt=0, le=1)
 
     device: str = "auto"  # "auto" picks CUDA when available, else CPU
     seed: int = 7

@@ -97,6 +97,7 @@ def _scored_store(root: Path) -> tuple[Container, SensorFrame]:
             container.repository,
             container.context,
             incidents=container.incidents,
+            drift=container.drift,
         )
     return container, held_back
 

@@ -148,3 +148,18 @@ def test_new_anomalies_arrive_live(
     expect(summary).to_contain_text(f"latest {drawn + len(held_back)} readings")
     expect(summary).to_contain_text(f"{len(_newest(dashboard_server, Module.ENERGY, 1000))} anomal")
     assert page_errors == []
+
+
+def test_drift_panel_shows_each_served_model(
+    page: Page, dashboard_server: DashboardServer, page_errors: list[str]
+) -> None:
+    _open_dashboard(page)
+    for module in Module:
+        model = dashboard_server.container.model(module)
+        drift = dashboard_server.container.drift.report(module, model)
+        assert drift is not None and drift.readings > 0
+        entry = page.get_by_test_id(f"drift-{module.value}")
+        expect(entry).to_contain_text(f"{model.card.model_name} {model.card.version}")
+        expect(entry).to_have_attribute("data-status", "warning" if drift.warning else "ok")
+        expect(entry).to_contain_text(f"{drift.readings} readings")
+    assert page_errors == []

@@ -61,6 +61,14 @@ class InvalidTransitionError(PlantwatchError):
         self.incident_id, self.state, self.action = incident_id, state, action
 
 
+class ConflictError(PlantwatchError):
+    """The request contradicts the current state of a resource (HTTP 409)."""
+
+
+class PromotionRefusedError(ConflictError):
+    """A model version may not become production as asked (worse on false alarms, unknown stage, ...)."""
+
+
 class ModelIntegrityError(PlantwatchError):
     """A model file's checksum does not match its manifest."""
 

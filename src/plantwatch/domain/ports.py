@@ -1,6 +1,6 @@
 """Ports: the small Protocols the services depend on. Adapters live in plantwatch.adapters."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 import numpy as np
 
 from plantwatch.domain.anomaly import Anomaly, ScorePoint, Severity
+from plantwatch.domain.drift import DriftEvent, TrainingProfile
 from plantwatch.domain.incidents import (
     AuditEntry,
     GroupingResult,
@@ -18,6 +19,7 @@ from plantwatch.domain.incidents import (
     IncidentPolicy,
     IncidentState,
 )
+from plantwatch.domain.lifecycle import ModelStages
 from plantwatch.domain.modules import Module
 
 
@@ -89,15 +91,40 @@ class ModelCard:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class HeldOut:
+    """Validation readings kept with a model, unseen by its fit: the promotion gate scores a candidate and
+    production on the same ones.
+
+    values: (history + T, F) in `feature_names` order; the first `history` rows only complete the first
+        windows. normal: (T,) True where the window ending at that reading is all normal.
+    """
+
+    values: np.ndarray
+    history: int
+    normal: np.ndarray
+    feature_names: list[str]
+
+
 @dataclass
 class TrainedModel:
     detector: Detector
     card: ModelCard
+    profile: TrainingProfile | None = None
+    """Statistics of the fitting data, the reference for drift (None for a model saved without one)."""
+    held_out: HeldOut | None = None
 
 
 class ModelRegistry(Protocol):
-    def save(self, detector: Detector, card: ModelCard) -> ModelCard:
-        """Store a detector with its card; returns the card with the version the registry gave it."""
+    def save(
+        self,
+        detector: Detector,
+        card: ModelCard,
+        profile: TrainingProfile | None = None,
+        held_out: HeldOut | None = None,
+    ) -> ModelCard:
+        """Store a detector with its card (and drift profile and held-out data); returns the card with the
+        version the registry gave it. A saved version is a candidate: it serves only once promoted."""
         ...
 
     def load(self, module: Module, model_name: str, version: str | None = None) -> TrainedModel:
@@ -105,6 +132,16 @@ class ModelRegistry(Protocol):
         ...
 
     def list_cards(self, module: Module | None = None) -> list[ModelCard]: ...
+
+    def stages(self, module: Module, model_name: str) -> ModelStages:
+        """The stages of a model's versions; with none recorded yet, the latest version is production."""
+        ...
+
+    def change_stages(
+        self, module: Module, model_name: str, change: Callable[[ModelStages], ModelStages]
+    ) -> ModelStages:
+        """Apply `change` to the stored stages atomically (one writer at a time); returns the new stages."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -120,6 +157,8 @@ class AnomalyQuery:
     feature: str | None = None
     """Only anomalies whose root cause names this feature."""
     source: str | None = None
+    model_version: str | None = None
+    """Only anomalies scored by this model version."""
     limit: int = 100
     cursor: str | None = None
     """Opaque keyset cursor from a previous page's next_cursor."""
@@ -339,3 +378,13 @@ class Notifier(Protocol):
     """Sends one notification to its target; raises on failure (any exception is a failed attempt)."""
 
     def send(self, notification: Notification) -> None: ...
+
+
+class DriftEventStore(Protocol):
+    """Drift warnings, kept so they can be listed (and turned into incidents)."""
+
+    def add_drift_event(self, event: DriftEvent) -> None: ...
+
+    def list_drift_events(self, module: Module | None = None, limit: int = 20) -> list[DriftEvent]:
+        """Newest first."""
+        ...

@@ -28,6 +28,7 @@ from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.incidents import GroupingResult
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyRepository, TrainedModel
+from plantwatch.services.drift import DriftMonitor
 from plantwatch.services.incidents import IncidentTracking
 from plantwatch.services.scoring import aligned_values, score_frame
 
@@ -119,12 +120,14 @@ def ingest_frame(
     sent_context: SensorFrame | None = None,
     now: datetime | None = None,
     incidents: IncidentTracking | None = None,
+    drift: DriftMonitor | None = None,
 ) -> IngestResult:
     """Score `frame` (with window context, see the module doc) and store its scores and anomalies, then
     group them into incidents when `incidents` is given.
 
-    The readings are remembered as context only once they are stored, so a failed write leaves no trace; a
-    failed incident write fails the batch too, and re-sending it stores nothing twice.
+    The readings are remembered as context (and counted for `drift`) only once they are stored, so a failed
+    write leaves no trace; a failed incident write fails the batch too, and re-sending it stores nothing
+    twice.
     """
     feature_names = model.card.feature_names
     aligned_values(frame, feature_names)  # a missing or extra feature is an error naming it
@@ -143,6 +146,8 @@ def ingest_frame(
             now=now or datetime.now(UTC).replace(tzinfo=None),
         )
     context.remember(batch.module, batch.source, batch.values)
+    if drift is not None:
+        drift.observe(batch, model)
     return IngestResult(
         module=batch.module,
         source=batch.source,

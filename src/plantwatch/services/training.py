@@ -4,6 +4,10 @@ The frame is split in time order: the first `train_fraction` is the training par
 at, it stays unseen for evaluation); the training part is split again into a fitting slice and, after it, a
 validation slice of `validation_fraction`. The detector fits on the normal rows of the fitting slice; the
 threshold is calibrated on its scores of the validation slice's normal windows, data it was not fitted on.
+
+Beside the detector the registry keeps the profile of the fitting data (the reference for drift) and the end
+of the validation slice (the held-out normal data the promotion gate compares versions on). The new version
+is a candidate; the first version of a model is promoted at once (see services/lifecycle.py).
 """
 
 import hashlib
@@ -15,12 +19,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from plantwatch.domain.drift import TrainingProfile
 from plantwatch.domain.errors import InvalidInputError
 from plantwatch.domain.frames import SensorFrame
-from plantwatch.domain.ports import Detector, ModelCard, ModelRegistry, Thresholder
+from plantwatch.domain.ports import Detector, HeldOut, ModelCard, ModelRegistry, Thresholder
+from plantwatch.services.lifecycle import pin_production, register_candidate
 
 # Fewer normal validation scores than this cannot say where the tail of normal scores lies.
 MIN_VALIDATION_SCORES = 50
+# The promotion gate compares versions on at most this many validation readings (the latest ones), which
+# keeps a model folder small however large its training file was.
+MAX_HELD_OUT_ROWS = 5000
 
 
 def data_hash(values: np.ndarray, feature_names: Sequence[str]) -> str:
@@ -52,8 +61,10 @@ def train_model(
     validation_fraction: float = 0.2,
     train_fraction: float = 1.0,
     model_name: str | None = None,
+    promote_first: bool = True,
 ) -> ModelCard:
-    """Fit, calibrate and store `detector`; returns the card the registry saved, with its version."""
+    """Fit, calibrate and store `detector` as a candidate; returns the card the registry saved, with its
+    version. With `promote_first`, the first version of the model becomes production at once."""
     _check_fraction("train_fraction", train_fraction, 0.0, 1.0)
     _check_fraction("validation_fraction", validation_fraction, 0.0, 0.9)
     training_part, _ = frame.split(train_fraction) if train_fraction < 1.0 else (frame, None)
@@ -111,4 +122,15 @@ def train_model(
         created_at=datetime.now(UTC).replace(tzinfo=None),
         metrics=metrics,
     )
-    return registry.save(detector, card)
+    kept = min(len(validation), MAX_HELD_OUT_ROWS)
+    history = min(len(training_part) - kept, detector.window - 1)
+    held_out = HeldOut(
+        values=training_part.to_numpy()[len(training_part) - kept - history :],
+        history=history,
+        normal=normal_windows[len(validation) - kept :],
+        feature_names=list(frame.feature_names),
+    )
+    pin_production(registry, card.module, card.model_name)
+    saved = registry.save(detector, card, TrainingProfile.of(fit_values, frame.feature_names), held_out)
+    register_candidate(registry, saved, promote_first=promote_first)
+    return saved

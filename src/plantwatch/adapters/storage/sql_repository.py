@@ -241,6 +241,8 @@ def _filtered(statement: SelectT, query: AnomalyQuery) -> SelectT:
         statement = statement.where(anomalies.c.module.in_(sorted(m.value for m in query.modules)))
     if query.source is not None:
         statement = statement.where(anomalies.c.source == query.source)
+    if query.model_version is not None:
+        statement = statement.where(anomalies.c.model_version == query.model_version)
     if query.since is not None:
         statement = statement.where(anomalies.c.window_end >= query.since)
     if query.until is not None:

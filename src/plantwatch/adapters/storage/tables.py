@@ -1,6 +1,7 @@
 """SQLAlchemy Core tables of the anomaly store. Work on SQLite (embedded default) and PostgreSQL."""
 
 from sqlalchemy import (
+    JSON,
     Column,
     DateTime,
     Double,
@@ -69,4 +70,22 @@ scores = Table(
         "module", "source", "timestamp", "model_name", "model_version", name="uq_scores_reading"
     ),
     Index("ix_scores_module_timestamp", "module", "timestamp"),
+)
+
+# Drift warnings (see services/drift.py): one row each time a module's live data crosses a drift level.
+drift_events = Table(
+    "drift_events",
+    metadata,
+    Column("id", IdType, primary_key=True),
+    Column("module", String(16), nullable=False),
+    Column("model_name", String(100), nullable=False),
+    Column("model_version", String(100), nullable=False),
+    Column("raised_at", DateTime(), nullable=False),
+    Column("first_reading", DateTime(), nullable=True),
+    Column("last_reading", DateTime(), nullable=True),
+    Column("readings", Integer(), nullable=False),
+    Column("max_psi", Double(), nullable=False),
+    Column("max_out_of_range_share", Double(), nullable=False),
+    Column("features", JSON(), nullable=False),
+    Index("ix_drift_events_module_raised_at", "module", "raised_at"),
 )

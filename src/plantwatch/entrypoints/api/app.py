@@ -14,6 +14,7 @@ from plantwatch.entrypoints.api.routers import (
     anomalies,
     chatbot,
     dashboard,
+    drift,
     health,
     incidents,
     ingest,
@@ -49,6 +50,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         app.state.container = built
         # the outbox is shared: every API process and worker may send it, each row leased to one of them
         stop_dispatcher = notification_dispatcher(settings, built.outbox).start() if built.outbox else None
+        if built.served is not None and settings.model_reload_interval_s > 0:
+            built.served.watch(settings.model_reload_interval_s)
         try:
             yield
         finally:
@@ -68,6 +71,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         incidents.router,
         alarm_kpis.router,
         health.router,
+        drift.router,
         chatbot.router,
     ):
         app.include_router(api_router, responses=ERROR_RESPONSES)

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from plantwatch.adapters.wire import field_path
 from plantwatch.domain.errors import (
+    ConflictError,
     DataFileError,
     InvalidInputError,
     InvalidTransitionError,
@@ -34,6 +35,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (UnauthorizedError, 401),
     (NotFoundError, 404),
     (InvalidTransitionError, 409),
+    (ConflictError, 409),
     (BatchTooLargeError, 413),
     (InvalidInputError, 422),
     (DataFileError, 422),

@@ -1,5 +1,6 @@
 """`plantwatch run`: the embedded default. Train quick models where the registry has none, score held-out
-data into the store so the API has anomalies to show, then serve the API.
+data into the store with each module's production version so the API has anomalies to show, then serve the
+API.
 
 Re-running is idempotent: existing models are reused and re-scored readings give the same anomaly ids.
 """
@@ -13,13 +14,16 @@ from rich.table import Table
 
 from plantwatch.adapters.datasets.training_data import load_training_frame
 from plantwatch.adapters.detectors import TorchDetector, detector_class
-from plantwatch.bootstrap import incident_store, model_registry, sql_store
+from plantwatch.adapters.storage import SqlDriftEventStore
+from plantwatch.bootstrap import drift_monitor, incident_store, model_registry, sql_store
 from plantwatch.domain.errors import NotFoundError, PlantwatchError
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyRepository
 from plantwatch.entrypoints.cli.shared import HostOption, PortOption, serve_api, train_detector
+from plantwatch.services.drift import DriftMonitor
 from plantwatch.services.incidents import IncidentTracking
 from plantwatch.services.ingest import ReadingContext, ingest_frame
+from plantwatch.services.lifecycle import load_production
 from plantwatch.settings import Settings, get_settings
 
 console = Console()
@@ -47,23 +51,32 @@ def prepare_module(
     repository: AnomalyRepository,
     epochs: int | None,
     incidents: IncidentTracking | None = None,
+    drift: DriftMonitor | None = None,
 ) -> PreparedModule:
-    """Make sure `module` has a model, then score the held-out part of its data into the store."""
+    """Make sure `module` has a model, then score the held-out part of its data into the store (and watch
+    its drift with `drift`, which stores a drift event where the held-out data leave the training data)."""
     registry = model_registry(settings)
     model_name = settings.model_for(module)
     frame = load_training_frame(module, None, settings.datasets_dir, settings.seed)
     trained_now = False
     try:
-        model = registry.load(module, model_name)
+        model = load_production(registry, module, model_name)
     except NotFoundError:
         hyper = {"epochs": epochs} if epochs and issubclass(detector_class(model_name), TorchDetector) else {}
         console.print(f"training a quick [bold]{model_name}[/] for [bold]{module.value}[/] on {frame.source}")
+        # the first version of a model is promoted at once, so the API has something to serve
         train_detector(module, model_name, frame, settings, hyper=hyper, train_fraction=TRAIN_FRACTION)
-        model = registry.load(module, model_name)
+        model = load_production(registry, module, model_name)
         trained_now = True
     training_part, held_out = frame.split(TRAIN_FRACTION)
     result = ingest_frame(
-        held_out, model, repository, ReadingContext(), sent_context=training_part, incidents=incidents
+        held_out,
+        model,
+        repository,
+        ReadingContext(),
+        sent_context=training_part,
+        incidents=incidents,
+        drift=drift,
     )
     return PreparedModule(
         module=module,
@@ -107,11 +120,12 @@ def run(
     settings = get_settings()
     engine, repository = sql_store(settings)
     incidents, _ = incident_store(settings, engine)
+    drift = drift_monitor(settings, SqlDriftEventStore(engine))
     prepared: list[PreparedModule] = []
     try:
         for module in Module:
             try:
-                prepared.append(prepare_module(module, settings, repository, epochs, incidents))
+                prepared.append(prepare_module(module, settings, repository, epochs, incidents, drift))
             except PlantwatchError as error:
                 # one module's bad data must not keep the others from being served
                 console.print(f"[red]error:[/] {module.value}: {error}")

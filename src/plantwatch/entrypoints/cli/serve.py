@@ -68,11 +68,18 @@ def worker(
         raise typer.Exit(code=1)
     client_id = client_id or f"plantwatch-worker-{socket.gethostname()}-{'-'.join(m.value for m in modules)}"
     mqtt_worker = MqttWorker(
-        settings, container.models, container.repository, client_id, incidents=container.incidents
+        settings,
+        container.models,
+        container.repository,
+        client_id,
+        incidents=container.incidents,
+        drift=container.drift,
     )
     stop_dispatcher = (
         notification_dispatcher(settings, container.outbox).start() if container.outbox else None
     )
+    if container.served is not None and settings.model_reload_interval_s > 0:
+        container.served.watch(settings.model_reload_interval_s)
 
     def stop(_signal: int, _frame: FrameType | None) -> None:
         mqtt_worker.stop()

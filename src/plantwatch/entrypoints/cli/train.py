@@ -1,4 +1,6 @@
-"""`plantwatch train`: fit a detector on a module's data, calibrate its threshold, register it."""
+"""`plantwatch train`: fit a detector on a module's data, calibrate its threshold, register it as a candidate
+(the first version of a model is promoted to production at once; later ones wait for `plantwatch models
+promote`)."""
 
 from pathlib import Path
 from typing import Annotated, Any
@@ -9,8 +11,10 @@ from rich.table import Table
 
 from plantwatch.adapters.datasets.training_data import load_training_frame
 from plantwatch.adapters.detectors import DETECTORS
+from plantwatch.bootstrap import model_registry
 from plantwatch.domain.errors import PlantwatchError
 from plantwatch.domain.frames import SensorFrame
+from plantwatch.domain.lifecycle import Stage
 from plantwatch.domain.modules import UnknownModuleError, parse_module
 from plantwatch.domain.ports import ModelCard
 from plantwatch.entrypoints.cli.shared import train_detector
@@ -19,7 +23,7 @@ from plantwatch.settings import get_settings
 console = Console()
 
 
-def summary_table(card: ModelCard, frame: SensorFrame, models_dir: Path) -> Table:
+def summary_table(card: ModelCard, frame: SensorFrame, models_dir: Path, stage: Stage) -> Table:
     metrics = card.metrics
     table = Table(title=f"Trained {card.module.value}/{card.model_name} {card.version}", show_header=False)
     table.add_column("what", style="bold")
@@ -37,6 +41,7 @@ def summary_table(card: ModelCard, frame: SensorFrame, models_dir: Path) -> Tabl
         ("method", card.threshold_method),
         ("validation false-alarm rate", f"{metrics.get('validation_false_alarm_rate', float('nan')):.4f}"),
         ("version", card.version),
+        ("stage", stage.value),
         ("path", str(models_dir / card.module.value / card.model_name / card.version)),
         ("seconds", f"{metrics.get('training_seconds', float('nan')):.1f}"),
     ]
@@ -78,7 +83,7 @@ def train(
     ] = 0.2,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: PLANTWATCH_SEED).")] = None,
 ) -> None:
-    """Train a detector for a module and store it in the model registry."""
+    """Train a detector for a module and register it as a candidate version."""
     settings = get_settings()
     if seed is not None:
         settings = settings.model_copy(update={"seed": seed})
@@ -116,4 +121,10 @@ def train(
     except PlantwatchError as error:
         console.print(f"[red]error:[/] {error}")
         raise typer.Exit(code=1) from None
-    console.print(summary_table(card, frame, settings.models_dir))
+    stage = model_registry(settings).stages(card.module, card.model_name).stage_of(card.version)
+    console.print(summary_table(card, frame, settings.models_dir, stage))
+    if stage is Stage.CANDIDATE:
+        console.print(
+            f"{card.version} is a candidate; serve it with "
+            f"`plantwatch models promote {card.module.value} {card.version} --model {card.model_name}`"
+        )

@@ -32,6 +32,7 @@ from plantwatch.adapters.wire import decode_batch, module_of_topic, shared_subsc
 from plantwatch.domain.errors import InvalidInputError
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyRepository, TrainedModel
+from plantwatch.services.drift import DriftMonitor
 from plantwatch.services.incidents import IncidentTracking
 from plantwatch.services.ingest import IngestResult, ReadingContext, ingest_frame
 from plantwatch.settings import Settings
@@ -82,7 +83,11 @@ class _Drain:
 
 class MqttWorker:
     """Scores the readings of `models`' modules arriving on MQTT and stores them in `repository`, grouping
-    anomalies into incidents when given `incidents` (as HTTP ingest does, through the same service)."""
+    anomalies into incidents when given `incidents` (as HTTP ingest does, through the same service).
+
+    `models` is read once per message, so a hot reload that replaces an entry (services/serving.py) takes
+    effect from the next message on; `drift` watches the readings stored.
+    """
 
     def __init__(
         self,
@@ -96,6 +101,7 @@ class MqttWorker:
         session_expiry_s: int = SESSION_EXPIRY_S,
         drain_quiet_s: float = DRAIN_QUIET_S,
         drain_limit_s: float = DRAIN_LIMIT_S,
+        drift: DriftMonitor | None = None,
     ) -> None:
         if not models:
             raise ValueError("a worker needs at least one module with a model")
@@ -108,6 +114,7 @@ class MqttWorker:
         self.session_expiry_s = session_expiry_s
         self.drain_quiet_s = drain_quiet_s
         self.drain_limit_s = drain_limit_s
+        self.drift = drift
         self.stats = WorkerStats()
         self.context = ReadingContext()
         self.subscribed = threading.Event()
@@ -345,4 +352,5 @@ class MqttWorker:
             self.context,
             sent_context=batch.context,
             incidents=self.incidents,
+            drift=self.drift,
         )

@@ -34,6 +34,14 @@ def anomaly_query(
         ),
     ] = None,
     source: Annotated[str | None, Query(max_length=MAX_NAME_CHARS, pattern=NO_CONTROL_CHARS)] = None,
+    model_version: Annotated[
+        str | None,
+        Query(
+            description="only anomalies scored by this model version (e.g. v0003; see GET /models)",
+            max_length=MAX_NAME_CHARS,
+            pattern=NO_CONTROL_CHARS,
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> AnomalyQuery:
@@ -44,6 +52,7 @@ def anomaly_query(
         min_severity=min_severity,
         feature=feature,
         source=source,
+        model_version=model_version,
         limit=limit,
         cursor=cursor,
     )

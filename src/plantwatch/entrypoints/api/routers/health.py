@@ -1,4 +1,5 @@
-"""GET /health (store reachable, models loaded) and GET /models (what each module serves)."""
+"""GET /health (store reachable, models loaded) and GET /models (what each module serves, and every
+registered version with its stage)."""
 
 import logging
 from datetime import datetime
@@ -9,8 +10,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
+from plantwatch.domain.lifecycle import Stage
 from plantwatch.domain.modules import Module
+from plantwatch.domain.ports import ModelCard
 from plantwatch.entrypoints.api.dependencies import ContainerDep
+from plantwatch.services.lifecycle import VersionView, list_versions
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
@@ -33,7 +37,8 @@ class HealthOut(BaseModel):
 
 
 class ModelOut(BaseModel):
-    """A registry ModelCard as served: built from the card's attributes."""
+    """A registry ModelCard with its stage: built from the card's attributes. `data_hash` is the training
+    data's fingerprint (sha256 of the fitted values and feature names)."""
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -48,10 +53,15 @@ class ModelOut(BaseModel):
     data_hash: str
     created_at: datetime
     metrics: dict[str, Any]
+    stage: Stage | None = None
+    """candidate, production or archived (None when the app runs without a registry)."""
 
 
 class ModelsOut(BaseModel):
     models: list[ModelOut]
+    """The versions being served, one per module."""
+    versions: list[ModelOut]
+    """Every registered version of each module's configured model, with its stage."""
     missing: dict[Module, str]
     """Modules with no model loaded, and what to do about it."""
 
@@ -92,9 +102,26 @@ async def health(container: ContainerDep) -> Any:
 
 
 @router.get(
-    "/models", response_model=ModelsOut, summary="Loaded model versions, thresholds and training metrics"
+    "/models",
+    response_model=ModelsOut,
+    summary="Served and registered model versions: stage, training data fingerprint, threshold, metrics",
 )
 def list_models(container: ContainerDep) -> ModelsOut:
-    models = [ModelOut.model_validate(card) for card in container.cards()]
+    registry = container.registry
+    versions: list[VersionView] = []
+    if registry is not None:
+        configured = {m: container.settings.model_for(m) for m in Module}
+        versions = [
+            view for view in list_versions(registry) if configured[view.card.module] == view.card.model_name
+        ]
+    stage_of = {(v.card.module, v.card.model_name, v.card.version): v.stage for v in versions}
+    models = [
+        _model_out(card, stage_of.get((card.module, card.model_name, card.version)))
+        for card in container.cards()
+    ]
     missing = {m: container.model_problem(m) for m in Module if m not in container.models}
-    return ModelsOut(models=models, missing=missing)
+    return ModelsOut(models=models, versions=[_model_out(v.card, v.stage) for v in versions], missing=missing)
+
+
+def _model_out(card: ModelCard, stage: Stage | None) -> ModelOut:
+    return ModelOut.model_validate(card).model_copy(update={"stage": stage})

@@ -167,7 +167,9 @@ async def ingest(request: Request, container: ContainerDep, module: ModuleDep, _
     else:
         frame, sent_context = await _json_frames(request, module, container)
     result = await run_in_threadpool(
-        partial(ingest_frame, sent_context=sent_context, incidents=container.incidents),
+        partial(
+            ingest_frame, sent_context=sent_context, incidents=container.incidents, drift=container.drift
+        ),
         frame,
         model,
         container.repository,

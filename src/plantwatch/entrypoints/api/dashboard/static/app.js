@@ -17,6 +17,8 @@
   const LIST_LENGTH = 8;
   // A burst of live anomalies redraws a chart once, not once per anomaly.
   const LIVE_REDRAW_DELAY_MS = 1000;
+  // drift changes over hundreds of readings: a refresh every half minute is plenty
+  const DRIFT_REFRESH_MS = 30000;
   const SEVERITY_COLORS = { low: "#d4a72c", medium: "#e07b24", high: "#d1242f", critical: "#82071e" };
   const PLOT_CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["select2d", "lasso2d"] };
   const FONT = { family: "system-ui, -apple-system, 'Segoe UI', sans-serif", size: 12, color: "#1f2328" };
@@ -554,7 +556,11 @@
     try {
       const served = await api("/models");
       const tags = served.models.map((card) =>
-        el("span", { class: "model", "data-testid": "model" }, `${card.module}: ${card.model_name} ${card.version}`),
+        el(
+          "span",
+          { class: "model", "data-testid": "model", title: `training data ${String(card.data_hash).slice(0, 12)}` },
+          `${card.module}: ${card.model_name} ${card.version}${card.stage ? ` (${card.stage})` : ""}`,
+        ),
       );
       for (const [module, reason] of Object.entries(served.missing || {})) {
         tags.push(el("span", { class: "model missing", title: reason }, `${module}: no model`));
@@ -564,6 +570,61 @@
     } catch (error) {
       target.textContent = `models unavailable (${error.message})`;
     }
+  }
+
+  // ---------- drift ----------
+
+  function percent(share) {
+    return `${(100 * Number(share)).toFixed(1)}%`;
+  }
+
+  function driftEntry(module, drift) {
+    const warning = drift.status === "warning";
+    const worst = drift.features.reduce(
+      (top, f) => ({ psi: Math.max(top.psi, f.psi), out: Math.max(top.out, f.out_of_range_share) }),
+      { psi: 0, out: 0 },
+    );
+    const text = {
+      ok: `no drift over ${drift.readings} readings (max PSI ${formatNumber(worst.psi)}, ${percent(worst.out)} out of range)`,
+      warning: `drift: ${drift.drifted_features.slice(0, 3).join(", ")} (max PSI ${formatNumber(worst.psi)}, ` +
+        `${percent(worst.out)} out of range over ${drift.readings} readings)`,
+      too_few_readings: `${drift.readings} readings so far; drift is judged from ${drift.levels.min_readings}`,
+      no_readings: "no readings scored by this server yet",
+      no_profile: "model saved without training statistics: retrain it to watch drift",
+    }[drift.status];
+    const entry = el(
+      "li",
+      { class: `drift-item${warning ? " drift-warning" : ""}`, "data-testid": `drift-${module}`, "data-status": drift.status },
+      el("strong", {}, `${MODULE_TITLES[module]} · ${drift.model_name} ${drift.model_version}`),
+      el("span", { class: "drift-text" }, ` ${text}`),
+    );
+    if (drift.events.length) {
+      const last = drift.events[0];
+      entry.append(
+        el(
+          "p",
+          { class: "drift-events", "data-testid": `drift-events-${module}` },
+          `${drift.events.length} stored drift warning(s); latest at ${formatTime(last.raised_at)} on ` +
+            `${last.features.slice(0, 3).join(", ")}`,
+        ),
+      );
+    }
+    return entry;
+  }
+
+  async function loadDrift() {
+    const list = document.querySelector("[data-testid=drift-list]");
+    const entries = await Promise.all(
+      MODULES.map(async (module) => {
+        if (state.missingModels[module]) return el("li", { class: "drift-item" }, `${MODULE_TITLES[module]}: no model`);
+        try {
+          return driftEntry(module, await api(`/models/${module}/drift`));
+        } catch (error) {
+          return el("li", { class: "drift-item" }, `${MODULE_TITLES[module]}: drift unavailable (${error.message})`);
+        }
+      }),
+    );
+    list.replaceChildren(...entries);
   }
 
   // ---------- chatbot ----------
@@ -1041,7 +1102,8 @@
     // the feed first: an anomaly stored while the panels load is then not missed
     connectLiveFeed();
     await Promise.all([loadModels(), loadConfig()]);
-    await Promise.all([...MODULES.map(loadModule), startIncidents()]);
+    await Promise.all([...MODULES.map(loadModule), startIncidents(), loadDrift()]);
+    setInterval(loadDrift, DRIFT_REFRESH_MS);
     keepChartsSized();
     document.body.dataset.loaded = "true";
     routeFromHash();
