@@ -143,3 +143,29 @@ def test_the_api_serves_the_new_module(settings: Settings, tmp_path: Path) -> No
         assert valve["model"] is None and "['flow'] changed" in valve["problem"]
         unavailable = client.post("/ingest/valve", json=body)
         assert unavailable.status_code == 503 and "flow" in unavailable.json()["detail"]
+
+
+def test_evaluate_reads_the_files_as_the_module_lays_them_out(settings: Settings, tmp_path: Path) -> None:
+    readings = valve_readings(rows=1200, fault_from=0.6)
+    train = write_valve_csv(tmp_path / "train.csv", readings.iloc[:600])
+    test = write_valve_csv(tmp_path / "test.csv", readings.iloc[600:])
+    _invoke("modules", "add", "valve", "--from", str(train), "--ignore-columns", "Operator")
+    out = tmp_path / "metrics.json"
+    printed = _invoke(
+        "evaluate",
+        "--module",
+        "valve",
+        "--train",
+        str(train),
+        "--test",
+        str(test),
+        "--models",
+        "pca",
+        "--json",
+        str(out),
+    )
+    assert "train.csv -> test.csv" in printed
+    metrics = __import__("json").loads(out.read_text())["models"]["pca"]
+    assert metrics["events"] == 4 and metrics["roc_auc"] > 0.8  # the faults, read from Status, rank high
+    unknown = runner.invoke(app, ["evaluate", "--module", "kiln", "--train", str(train), "--test", str(test)])
+    assert unknown.exit_code == 2 and "unknown module 'kiln'" in unknown.output
