@@ -206,7 +206,7 @@ def incident_policies(settings: Settings) -> dict[Module, IncidentPolicy]:
         module: IncidentPolicy(
             gap=settings.incident_gap_for(module), on_delay_windows=settings.incident_on_delay_windows
         )
-        for module in Module
+        for module in known_modules()
     }
 
 

@@ -5,6 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+import pandas as pd
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -106,7 +107,15 @@ class Settings(BaseSettings):
         return module_config(module).default_detector
 
     def incident_gap_for(self, module: Module) -> timedelta:
-        return timedelta(minutes=float(getattr(self, f"{module.value}_incident_gap_minutes")))
+        """The module's own setting; a configured module without one: 60 sampling intervals of its first
+        layout (an incident spans a pause of a few dozen readings), or the energy module's gap."""
+        minutes = getattr(self, f"{module.value}_incident_gap_minutes", None)
+        if minutes is not None:
+            return timedelta(minutes=float(minutes))
+        interval = module_config(module).layouts[0].sampling_interval
+        if interval is None:
+            return timedelta(minutes=self.energy_incident_gap_minutes)
+        return 60 * pd.Timedelta(interval).to_pytimedelta()
 
 
 @lru_cache

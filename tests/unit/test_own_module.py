@@ -124,6 +124,11 @@ def test_the_api_serves_the_new_module(settings: Settings, tmp_path: Path) -> No
         assert len(flagged & faulty) / len(flagged) > 0.5
         assert client.get("/scores/valve").json()["threshold"] is not None
         assert client.get("/health").json()["status"] == "degraded"  # the seed modules have no model here
+        incidents = client.get("/incidents", params={"module": "valve"})
+        assert incidents.status_code == 200 and incidents.json()["items"]
+        answer = client.post("/chatbot/query", json={"question": "how many anomalies in the valve module?"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["cited_anomaly_ids"] and "valve" in answer.json()["answer"]
 
         wrong = {**body, "readings": [{**body["readings"][0], "values": {"flow": 1.0}}]}
         refused = client.post("/ingest/valve", json=wrong)
