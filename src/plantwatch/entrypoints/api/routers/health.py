@@ -124,7 +124,11 @@ def list_models(container: ContainerDep) -> ModelsOut:
         _model_out(card, stage_of.get((card.module, card.model_name, card.version)))
         for card in container.cards()
     ]
-    missing = {m: container.model_problem(m) for m in container.modules if m not in container.models}
+    missing = {
+        m: container.model_problem(m)
+        for m in filter(container.model_expected, container.modules)
+        if m not in container.models
+    }
     return ModelsOut(models=models, versions=[_model_out(v.card, v.stage) for v in versions], missing=missing)
 
 
