@@ -1,9 +1,12 @@
 """Fixtures shared by every test folder."""
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from plantwatch.adapters.modules import reset_catalog
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,6 +27,15 @@ def shared_datasets_dir(repo_root: Path) -> Path:
     if not directory.is_dir():
         pytest.skip(f"real data sets not found at {directory}")
     return directory
+
+
+@pytest.fixture(autouse=True)
+def builtin_modules_only() -> Iterator[None]:
+    """Each test starts and ends with the built-in module configurations: a test (or a command it runs) that
+    activates a folder of user modules must not leak them into the next test."""
+    reset_catalog()
+    yield
+    reset_catalog()
 
 
 _exit_status: int | None = None

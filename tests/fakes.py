@@ -32,7 +32,7 @@ from plantwatch.domain.incidents import (
     event_payload,
     group_anomalies,
 )
-from plantwatch.domain.modules import Module
+from plantwatch.domain.modules import Module, known_modules
 from plantwatch.domain.ports import (
     AnomalyOrder,
     AnomalyPage,
@@ -149,17 +149,18 @@ class InMemoryAnomalyRepository:
         modules = Counter(a.module for a in matches)
         severities = Counter(a.severity for a in matches)
         return tally_of(
-            by_module={m: modules.get(m, 0) for m in Module},
+            by_module={m: modules.get(m, 0) for m in known_modules()},
             by_severity={s: severities.get(s, 0) for s in Severity},
             top_features_by_module={
                 m: dict(
                     Counter(a.top_feature for a in matches if a.module == m and a.top_feature is not None)
                 )
-                for m in Module
+                for m in known_modules()
             },
             earliest=min((a.window_end for a in matches), default=None),
             latest_by_module={
-                m: max((a.window_end for a in matches if a.module == m), default=None) for m in Module
+                m: max((a.window_end for a in matches if a.module == m), default=None)
+                for m in known_modules()
             },
         )
 

@@ -18,6 +18,7 @@ from plantwatch.adapters.chatbot.embedding import shared_embedding_classifier
 from plantwatch.adapters.chatbot.llm import OpenAICompatibleRephraser
 from plantwatch.adapters.detectors import WindowDetector, build_detector
 from plantwatch.adapters.feed import AnomalyFeed
+from plantwatch.adapters.modules.catalog import ModuleCatalog, activate_catalog, load_catalog, module_config
 from plantwatch.adapters.notify import IncidentTopicNotifier, WebhookNotifier
 from plantwatch.adapters.registry import FileModelRegistry
 from plantwatch.adapters.storage.drift_events import SqlDriftEventStore
@@ -27,7 +28,7 @@ from plantwatch.adapters.storage.sql_repository import SqlAnomalyRepository
 from plantwatch.domain.drift import DriftLevels
 from plantwatch.domain.errors import ModelUnavailableError
 from plantwatch.domain.incidents import IncidentPolicy
-from plantwatch.domain.modules import Module
+from plantwatch.domain.modules import Module, known_modules
 from plantwatch.domain.ports import (
     MQTT_TARGET,
     AnomalyRepository,
@@ -44,6 +45,7 @@ from plantwatch.services.chatbot import (
     RuleBasedIntentClassifier,
     TimeAnchor,
 )
+from plantwatch.services.conformance import changed_columns
 from plantwatch.services.drift import DriftMonitor
 from plantwatch.services.incidents import IncidentTracking
 from plantwatch.services.ingest import ReadingContext
@@ -88,6 +90,9 @@ class Container:
             raise RuntimeError("this container tracks no incidents: give it an IncidentTracking")
         return self.incidents.repository
 
+    modules: list[Module] = field(default_factory=lambda: list(Module))
+    """The modules served: the configured ones (the seed modules when not built from a catalog)."""
+
     def model(self, module: Module) -> TrainedModel:
         try:
             return self.models[module]
@@ -98,8 +103,16 @@ class Container:
         """Why `module` has no model, and what to run about it."""
         return self.model_problems.get(module) or missing_model_message(self.settings, module)
 
+    def model_expected(self, module: Module) -> bool:
+        """Whether a missing model of `module` is a problem: for a seed module always, for another module
+        only when it has one that failed to load (one never trained is simply not in service yet)."""
+        if module in self.models or module in Module:
+            return True
+        problem = self.model_problems.get(module)
+        return problem is not None and problem != missing_model_message(self.settings, module)
+
     def cards(self) -> list[ModelCard]:
-        return [self.models[m].card for m in Module if m in self.models]
+        return [self.models[m].card for m in self.modules if m in self.models]
 
     def close(self) -> None:
         if self.served is not None:
@@ -122,13 +135,27 @@ def production_models(
     """The production version of each module's configured model, loaded; `.problems` says why one has none."""
     served = ProductionModels(
         registry,
-        {module: settings.model_for(module) for module in modules or list(Module)},
+        {module: settings.model_for(module) for module in modules or known_modules()},
         lambda module: missing_model_message(settings, module),
+        unfit=configuration_changed,
     )
     served.refresh()
     for problem in served.problems.values():
         log.warning("%s", problem)
     return served
+
+
+def configuration_changed(trained: TrainedModel) -> str | None:
+    """Why a model must not serve: its module's configuration changed since it was trained (columns named)."""
+    card = trained.card
+    changed = changed_columns(card, module_config(card.module).snapshot(card.feature_names))
+    if not changed:
+        return None
+    return (
+        f"the {card.module.value} model {card.model_name} {card.version} was trained on another "
+        f"configuration of the module (columns {changed} changed since); retrain: "
+        f"`plantwatch train {card.module.value} --data FILE`"
+    )
 
 
 def drift_monitor(settings: Settings, events: DriftEventStore | None) -> DriftMonitor:
@@ -138,6 +165,11 @@ def drift_monitor(settings: Settings, events: DriftEventStore | None) -> DriftMo
         min_readings=settings.drift_min_readings,
     )
     return DriftMonitor(levels, settings.drift_window_readings, events)
+
+
+def module_catalog(settings: Settings) -> ModuleCatalog:
+    """The built-in module configurations and settings.modules_dir's, made the process's modules."""
+    return activate_catalog(load_catalog(settings.modules_dir))
 
 
 def model_registry(settings: Settings) -> FileModelRegistry:
@@ -174,7 +206,7 @@ def incident_policies(settings: Settings) -> dict[Module, IncidentPolicy]:
         module: IncidentPolicy(
             gap=settings.incident_gap_for(module), on_delay_windows=settings.incident_on_delay_windows
         )
-        for module in Module
+        for module in known_modules()
     }
 
 
@@ -208,7 +240,8 @@ def notification_dispatcher(settings: Settings, outbox: NotificationOutbox) -> N
 def build_container(settings: Settings, modules: list[Module] | None = None) -> Container:
     """The real adapters: the SQL store at settings.database_url, the file registry at settings.models_dir;
     each module's production model, kept current by `container.served.watch()` (the API and workers start
-    it)."""
+    it). The modules are the built-in configurations and settings.modules_dir's."""
+    catalog = module_catalog(settings)
     engine, repository = sql_store(settings)
     incidents, outbox = incident_store(settings, engine)
     registry = model_registry(settings)
@@ -232,6 +265,7 @@ def build_container(settings: Settings, modules: list[Module] | None = None) -> 
         served=served,
         drift=drift_monitor(settings, drift_events),
         drift_events=drift_events,
+        modules=[Module(name) for name in catalog.names],
     )
 
 

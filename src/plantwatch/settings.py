@@ -5,9 +5,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+import pandas as pd
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from plantwatch.adapters.modules.catalog import module_config
 from plantwatch.domain.modules import Module
 
 
@@ -21,6 +23,9 @@ class Settings(BaseSettings):
     datasets_dir: Path = Path("datasets")
     # Where the team keeps read-only copies of the real public data sets (beside the project root).
     shared_datasets_dir: Path = Path("../shared/datasets")
+
+    # Module configurations (YAML) that add modules or override the built-in ones (see `plantwatch modules`).
+    modules_dir: Path = Path("modules")
 
     # Which registered detector each module serves; its production version is loaded at start-up (see
     # `plantwatch models`), and the API and workers look for a promotion or rollback this often (0: never).
@@ -38,6 +43,9 @@ class Settings(BaseSettings):
     drift_min_readings: int = Field(default=100, ge=1)
     drift_psi_warning: float = Field(default=0.25, gt=0)
     drift_out_of_range_warning: float = Field(default=0.05, gt=0, le=1)
+    # Modules beyond the seed's serve their configuration's default_detector unless `module_models` names
+    # one, e.g. PLANTWATCH_MODULE_MODELS='{"valve": "lstm_ae"}'.
+    module_models: dict[str, str] = Field(default_factory=dict)
 
     device: str = "auto"  # "auto" picks CUDA when available, else CPU
     seed: int = 7
@@ -91,10 +99,23 @@ class Settings(BaseSettings):
     plant_timezone: str = "UTC"
 
     def model_for(self, module: Module) -> str:
-        return str(getattr(self, f"{module.value}_model"))
+        if module.value in self.module_models:
+            return self.module_models[module.value]
+        seed_setting = getattr(self, f"{module.value}_model", None)
+        if isinstance(seed_setting, str):
+            return seed_setting
+        return module_config(module).default_detector
 
     def incident_gap_for(self, module: Module) -> timedelta:
-        return timedelta(minutes=float(getattr(self, f"{module.value}_incident_gap_minutes")))
+        """The module's own setting; a configured module without one: 60 sampling intervals of its first
+        layout (an incident spans a pause of a few dozen readings), or the energy module's gap."""
+        minutes = getattr(self, f"{module.value}_incident_gap_minutes", None)
+        if minutes is not None:
+            return timedelta(minutes=float(minutes))
+        interval = module_config(module).layouts[0].sampling_interval
+        if interval is None:
+            return timedelta(minutes=self.energy_incident_gap_minutes)
+        return 60 * pd.Timedelta(interval).to_pytimedelta()
 
 
 @lru_cache

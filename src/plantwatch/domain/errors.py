@@ -69,6 +69,22 @@ class PromotionRefusedError(ConflictError):
     """A model version may not become production as asked (worse on false alarms, unknown stage, ...)."""
 
 
+@dataclass
+class ModuleConfigError(PlantwatchError):
+    """A module configuration is not valid. Names the file and the field (e.g. `features[2].codes`)."""
+
+    path: str
+    message: str
+    field: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.path if self.field is None else f"{self.path}, field {self.field}"
+        return f"{where}: {self.message}"
+
+
 class ModelIntegrityError(PlantwatchError):
     """A model file's checksum does not match its manifest."""
 

@@ -89,6 +89,11 @@ class ModelCard:
     training_source: str
     created_at: datetime
     metrics: dict[str, Any] = field(default_factory=dict)
+    module_config: dict[str, Any] = field(default_factory=dict)
+    """The module configuration (the layout trained on) as it was at training: serving checks readings
+    against it. Empty for models trained before modules were configuration."""
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+    """What the training data looked like: rows, sampling interval, each feature's range and codes."""
 
 
 @dataclass(frozen=True)

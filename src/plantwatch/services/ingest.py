@@ -28,6 +28,7 @@ from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.incidents import GroupingResult
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyRepository, TrainedModel
+from plantwatch.services.conformance import check_codes
 from plantwatch.services.drift import DriftMonitor
 from plantwatch.services.incidents import IncidentTracking
 from plantwatch.services.scoring import aligned_values, score_frame
@@ -132,6 +133,7 @@ def ingest_frame(
     feature_names = model.card.feature_names
     aligned_values(frame, feature_names)  # a missing or extra feature is an error naming it
     batch = SensorFrame(module=frame.module, source=frame.source, values=frame.values[feature_names])
+    check_codes(batch, model.card)  # a coded feature (load type, valve state) takes only its codes
     before = window_context(batch, max(0, model.card.window - 1), context, sent_context)
     result = score_frame(batch, model, history=before, now=now)
     new_scores = repository.add_scores(result.points)

@@ -36,8 +36,11 @@ class ProductionModels:
         registry: ModelRegistry,
         model_names: Mapping[Module, str],
         missing_message: Callable[[Module], str],
+        unfit: Callable[[TrainedModel], str | None] = lambda _model: None,
     ) -> None:
+        """`unfit` says why a loaded version must not serve (e.g. its module configuration changed)."""
         self.registry = registry
+        self.unfit = unfit
         self.model_names = dict(model_names)
         self.missing_message = missing_message
         self.models: dict[Module, TrainedModel] = {}
@@ -75,6 +78,12 @@ class ProductionModels:
             if served is None:
                 self.problems[module] = f"the {module.value} model failed its integrity check: {error}"
             log.error("%s/%s: keeping the served version: %s", module.value, model_name, error)
+            return None
+        problem = self.unfit(loaded)
+        if problem is not None:
+            self.problems[module] = problem
+            self.models.pop(module, None)
+            log.error("%s", problem)
             return None
         self.models[module] = loaded
         self.problems.pop(module, None)

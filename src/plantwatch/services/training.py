@@ -12,7 +12,7 @@ is a candidate; the first version of a model is promoted at once (see services/l
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from plantwatch.domain.errors import InvalidInputError
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.ports import Detector, HeldOut, ModelCard, ModelRegistry, Thresholder
 from plantwatch.services.lifecycle import pin_production, register_candidate
+from plantwatch.services.structure import structure_auc
 
 # Fewer normal validation scores than this cannot say where the tail of normal scores lies.
 MIN_VALIDATION_SCORES = 50
@@ -38,6 +39,32 @@ def data_hash(values: np.ndarray, feature_names: Sequence[str]) -> str:
     digest.update("\x1f".join(feature_names).encode())
     digest.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
     return digest.hexdigest()
+
+
+def data_fingerprint(frame: SensorFrame) -> dict[str, Any]:
+    """What a model's training data looked like: rows, median sampling interval, and per feature its range,
+    mean and spread (and its values, when it takes few: codes and states)."""
+    values = frame.values
+    stamps = pd.DatetimeIndex(values.index).as_unit("ns").asi8
+    steps = np.diff(stamps) / 1e9 if len(values) > 1 else np.array([])
+    features: dict[str, Any] = {}
+    for name in frame.feature_names:
+        column = values[name].to_numpy(dtype=np.float64)
+        summary: dict[str, Any] = {
+            "min": float(column.min()),
+            "max": float(column.max()),
+            "mean": float(column.mean()),
+            "std": float(column.std()),
+        }
+        distinct = np.unique(column)
+        if len(distinct) <= 20:
+            summary["values"] = [float(v) for v in distinct]
+        features[name] = summary
+    return {
+        "rows": len(frame),
+        "sampling_interval_s": float(np.median(steps)) if len(steps) else None,
+        "features": features,
+    }
 
 
 def normal_window_mask(frame: SensorFrame, window: int) -> np.ndarray:
@@ -62,9 +89,15 @@ def train_model(
     train_fraction: float = 1.0,
     model_name: str | None = None,
     promote_first: bool = True,
+    module_config: Mapping[str, Any] | None = None,
+    structure_seed: int = 0,
 ) -> ModelCard:
     """Fit, calibrate and store `detector` as a candidate; returns the card the registry saved, with its
-    version. With `promote_first`, the first version of the model becomes production at once."""
+    version. With `promote_first`, the first version of the model becomes production at once.
+
+    module_config (the module's configuration of the data's layout) is stored on the card with a fingerprint
+    of the data, so serving can refuse readings that do not fit. metrics["structure_auc"] says whether the
+    data had structure to learn (services/structure.py)."""
     _check_fraction("train_fraction", train_fraction, 0.0, 1.0)
     _check_fraction("validation_fraction", validation_fraction, 0.0, 0.9)
     training_part, _ = frame.split(train_fraction) if train_fraction < 1.0 else (frame, None)
@@ -105,6 +138,9 @@ def train_model(
         **{f"validation_score_p{q}": float(np.quantile(normal_scores, q / 100)) for q in (50, 90, 99)},
         "validation_score_max": float(normal_scores.max()),
     }
+    metrics["structure_auc"] = structure_auc(
+        detector, validation.to_numpy(), history=fitting.to_numpy(), seed=structure_seed
+    )
     training_metrics = getattr(detector, "training_metrics", None)
     if callable(training_metrics):
         metrics.update(training_metrics())
@@ -121,6 +157,8 @@ def train_model(
         training_source=frame.source,
         created_at=datetime.now(UTC).replace(tzinfo=None),
         metrics=metrics,
+        module_config=dict(module_config or {}),
+        fingerprint=data_fingerprint(training_part),
     )
     kept = min(len(validation), MAX_HELD_OUT_ROWS)
     history = min(len(training_part) - kept, detector.window - 1)

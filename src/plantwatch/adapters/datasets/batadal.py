@@ -6,10 +6,9 @@ Three files: dataset03 (all normal), dataset04 (attacks partly labelled, -999 = 
 
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
+from plantwatch.adapters.datasets.configured import layout_frame
 from plantwatch.adapters.datasets.csv_table import CsvTable, read_csv_table, source_label
+from plantwatch.adapters.modules.catalog import builtin_config
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
 
@@ -23,8 +22,6 @@ BATADAL_TAGS = [
 ]
 TIMESTAMP_COLUMN = "DATETIME"
 LABEL_COLUMN = "ATT_FLAG"
-LABEL_CODES = {"0": 0.0, "1": 1.0, "-999": np.nan}
-DATE_FORMATS = ("%d/%m/%y %H", "%d/%m/%Y %H", "%d/%m/%y %H:%M")
 
 
 def load_batadal_csv(data: bytes | str | Path, source_name: str | None = None) -> SensorFrame:
@@ -34,13 +31,6 @@ def load_batadal_csv(data: bytes | str | Path, source_name: str | None = None) -
 
 
 def batadal_frame(table: CsvTable, source: str) -> SensorFrame:
-    table.require_columns([TIMESTAMP_COLUMN, *BATADAL_TAGS])
-    index = table.timestamps(TIMESTAMP_COLUMN, DATE_FORMATS)
-    table.require_increasing(index, TIMESTAMP_COLUMN)
-    values = pd.DataFrame(
-        {tag: table.numbers(tag).to_numpy() for tag in BATADAL_TAGS}, index=index, dtype=np.float64
-    )
-    labels = None
-    if table.has_column(LABEL_COLUMN):
-        labels = pd.Series(table.categories(LABEL_COLUMN, LABEL_CODES).to_numpy(), index=index, name="label")
-    return SensorFrame(module=Module.CYBER, source=source, values=values, labels=labels)
+    """The readings as the built-in cyber configuration's batadal layout reads them."""
+    layout = next(layout for layout in builtin_config("cyber").layouts if layout.name == "batadal")
+    return layout_frame(Module.CYBER, layout, table, source)

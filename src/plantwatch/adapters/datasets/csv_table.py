@@ -22,6 +22,8 @@ _FIELD_COUNT_ERROR = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # How far down a title or grouping row may push the header (SWaT v0 files carry one stage-grouping row).
 _HEADER_SEARCH_LINES = 5
+# pandas' separator for runs of spaces and tabs (a file of columns aligned by spaces, such as TEP's).
+WHITESPACE_SEPARATOR = r"\s+"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class CsvTable:
     line_numbers: np.ndarray
     decimal_comma: bool
     lines: list[str]
+    delimiter: str | None = None
+    """The separator the file was read with (None: ';' with decimal commas, else ',')."""
 
     def __len__(self) -> int:
         return len(self.cells)
@@ -136,7 +140,11 @@ class CsvTable:
 
     def _missing_value_message(self, position: int) -> str:
         line = self.raw_line(position)
-        fields = next(csv.reader([line], delimiter=self.separator), [])
+        fields = (
+            line.split()
+            if self.separator == WHITESPACE_SEPARATOR
+            else next(csv.reader([line], delimiter=self.separator), [])
+        )
         expected = len(self.cells.columns)
         if len(fields) < expected:
             return f"truncated row: expected {expected} fields, found {len(fields)}"
@@ -144,6 +152,8 @@ class CsvTable:
 
     @property
     def separator(self) -> str:
+        if self.delimiter is not None:
+            return self.delimiter
         return ";" if self.decimal_comma else ","
 
     def raw_line(self, position: int) -> str:
@@ -151,12 +161,22 @@ class CsvTable:
 
 
 def read_csv_table(
-    data: bytes | str | Path, name: str | None = None, header_markers: Sequence[str] = ()
+    data: bytes | str | Path,
+    name: str | None = None,
+    header_markers: Sequence[str] = (),
+    *,
+    separator: str | None = None,
+    decimal_comma: bool | None = None,
+    column_names: Sequence[str] | None = None,
 ) -> CsvTable:
     """Read CSV text, bytes or a file. Errors name the file by its path, or by `name` for text and bytes.
 
     header_markers: column names that identify the header; lines above the first line that contains one of
     them are skipped (title or grouping rows). Without markers the first non-blank line is the header.
+    separator: None sniffs ';' (then with decimal commas) or ',' from the header; WHITESPACE_SEPARATOR reads
+    runs of spaces. decimal_comma: None means "when the separator is ';'".
+    column_names: the file has no header row; its fields are these columns, in order. A file stored
+    transposed (one line per column) is read as well: its rows are then numbered by field, not line.
     """
     if isinstance(data, Path):
         name = str(data)
@@ -170,17 +190,23 @@ def read_csv_table(
     content = [number for number, line in enumerate(lines) if line.strip()]
     if not content:
         raise DataFileError(name, "file is empty")
-    header_at = _find_header(lines, content, header_markers)
-    header = lines[header_at]
-    decimal_comma = header.count(";") > header.count(",")
+    if column_names is not None:
+        header_at = -1
+        sep = separator or ","
+    else:
+        header_at = _find_header(lines, content, header_markers)
+        header = lines[header_at]
+        sep = separator or (";" if header.count(";") > header.count(",") else ",")
+    comma = (sep == ";") if decimal_comma is None else decimal_comma
     try:
         cells = pd.read_csv(
             io.StringIO(text),
-            sep=";" if decimal_comma else ",",
+            sep=sep,
             dtype=str,
             keep_default_na=False,
-            skiprows=header_at,
+            skiprows=max(header_at, 0),
             skip_blank_lines=True,
+            header=None if column_names is not None else "infer",
         )
     except pd.errors.ParserError as error:
         match = _FIELD_COUNT_ERROR.search(str(error))
@@ -190,14 +216,37 @@ def read_csv_table(
         raise DataFileError(name, f"expected {expected} fields, found {found}", row=int(line)) from error
     except pd.errors.EmptyDataError as error:
         raise DataFileError(name, "file is empty") from error
+    data_lines = np.array([n + 1 for n in content if n > header_at], dtype=np.int64)
+    if column_names is not None:
+        cells, data_lines = _named_columns(name, cells, data_lines, column_names)
     cells.columns = [str(c).strip() for c in cells.columns]
     if cells.empty:
         raise DataFileError(name, "file has a header but no data rows", row=header_at + 1)
-    data_lines = np.array([n + 1 for n in content if n > header_at], dtype=np.int64)
     if len(data_lines) != len(cells):
         # Quoted fields spanning lines: fall back to row order, which is still right up to that point.
         data_lines = np.arange(len(cells), dtype=np.int64) + header_at + 2
-    return CsvTable(name=name, cells=cells, line_numbers=data_lines, decimal_comma=decimal_comma, lines=lines)
+    delimiter = None if separator is None else sep
+    return CsvTable(
+        name=name, cells=cells, line_numbers=data_lines, decimal_comma=comma, lines=lines, delimiter=delimiter
+    )
+
+
+def _named_columns(
+    name: str, cells: pd.DataFrame, data_lines: np.ndarray, column_names: Sequence[str]
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """A header-less table's cells under `column_names`, turned round when the file is stored transposed."""
+    expected = len(column_names)
+    if cells.shape[1] != expected and cells.shape[0] == expected:
+        cells = cells.T.reset_index(drop=True)
+        data_lines = np.arange(1, len(cells) + 1, dtype=np.int64)
+    if cells.shape[1] != expected:
+        raise DataFileError(
+            name,
+            f"expected {expected} fields (the module's features), found {cells.shape[1]}",
+            row=int(data_lines[0]) if len(data_lines) else 1,
+        )
+    cells.columns = list(column_names)
+    return cells, data_lines
 
 
 def _decode(data: bytes) -> str:

@@ -8,12 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from plantwatch.adapters.datasets.configured import layout_frame
 from plantwatch.adapters.datasets.csv_table import (
     CsvTable,
     read_csv_table,
     require_features,
     source_label,
 )
+from plantwatch.adapters.modules.catalog import builtin_config
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
 
@@ -27,26 +29,12 @@ ENERGY_FEATURES = [
     "load_type",
 ]
 
-# Raw column for each numeric feature; the lagging reactive power column is spelled two ways in public copies.
-_NUMERIC_COLUMNS: dict[str, tuple[str, ...]] = {
-    "usage_kwh": ("Usage_kWh",),
-    "lagging_reactive_power_kvarh": (
-        "Lagging_Current_Reactive.Power_kVarh",
-        "Lagging_Current_Reactive_Power_kVarh",
-    ),
-    "leading_reactive_power_kvarh": ("Leading_Current_Reactive_Power_kVarh",),
-    "co2_tco2": ("CO2(tCO2)",),
-    "lagging_power_factor": ("Lagging_Current_Power_Factor",),
-    "leading_power_factor": ("Leading_Current_Power_Factor",),
-}
 DATE_COLUMN = "date"
 NSM_COLUMN = "NSM"
 WEEK_STATUS_COLUMN = "WeekStatus"
 DAY_OF_WEEK_COLUMN = "Day_of_week"
 LOAD_TYPE_COLUMN = "Load_Type"
-WEEK_STATUS_CODES = {"Weekday": 0.0, "Weekend": 1.0}
 LOAD_TYPE_CODES = {"Light_Load": 0.0, "Medium_Load": 1.0, "Maximum_Load": 2.0}
-DATE_FORMATS = ("%d/%m/%Y %H:%M", "%d-%m-%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d-%m-%Y %H:%M:%S")
 _WRITE_DATE_FORMAT = "%d/%m/%Y %H:%M"
 
 
@@ -57,20 +45,10 @@ def load_energy_csv(data: bytes | str | Path, source_name: str | None = None) ->
 
 
 def energy_frame(table: CsvTable, source: str) -> SensorFrame:
-    """The plant's measurements and load type. NSM and WeekStatus are checked but left out of the features:
-    they are calendar context, and a detector that reconstructs them blames them for every midnight."""
-    columns = {
-        feature: _pick_column(table, feature, options) for feature, options in _NUMERIC_COLUMNS.items()
-    }
-    table.require_columns([DATE_COLUMN, *columns.values(), NSM_COLUMN, WEEK_STATUS_COLUMN, LOAD_TYPE_COLUMN])
-    index = _rolled_midnights(table.timestamps(DATE_COLUMN, DATE_FORMATS))
-    table.require_increasing(index, DATE_COLUMN)
-    values = {feature: table.numbers(column).to_numpy() for feature, column in columns.items()}
-    table.numbers(NSM_COLUMN)
-    table.categories(WEEK_STATUS_COLUMN, WEEK_STATUS_CODES)
-    values["load_type"] = table.categories(LOAD_TYPE_COLUMN, LOAD_TYPE_CODES).to_numpy()
-    frame = pd.DataFrame(values, index=index, columns=ENERGY_FEATURES, dtype=np.float64)
-    return SensorFrame(module=Module.ENERGY, source=source, values=frame)
+    """The plant's measurements and load type, as the built-in energy configuration lays them out. NSM and
+    WeekStatus are checked but left out of the features: they are calendar context, and a detector that
+    reconstructs them blames them for every midnight."""
+    return layout_frame(Module.ENERGY, builtin_config("energy").layouts[0], table, source)
 
 
 def write_energy_csv(frame: SensorFrame, path: Path) -> None:
@@ -102,18 +80,3 @@ def write_energy_csv(frame: SensorFrame, path: Path) -> None:
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     raw.to_csv(path, index=False, lineterminator="\n")
-
-
-def _rolled_midnights(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
-    """The UCI file dates each day's last reading (00:00, NSM 0) with the day it closes: '01/01/2018 0:00'
-    follows '01/01/2018 23:45'. A midnight reading earlier than the one before it is moved to the next day."""
-    stamps = index.to_numpy()
-    earlier_than_previous = np.zeros(len(index), dtype=bool)
-    earlier_than_previous[1:] = stamps[1:] < stamps[:-1]
-    at_midnight = (index.hour == 0) & (index.minute == 0) & (index.second == 0)
-    rolled = earlier_than_previous & at_midnight
-    return pd.DatetimeIndex(index.where(~rolled, index + pd.Timedelta(days=1)), name="timestamp")
-
-
-def _pick_column(table: CsvTable, feature: str, options: tuple[str, ...]) -> str:
-    return next((option for option in options if table.has_column(option)), options[0])

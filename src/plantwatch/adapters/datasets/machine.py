@@ -5,12 +5,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from plantwatch.adapters.datasets.configured import layout_frame
 from plantwatch.adapters.datasets.csv_table import (
     CsvTable,
     read_csv_table,
     require_features,
     source_label,
 )
+from plantwatch.adapters.modules.catalog import builtin_config
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
 
@@ -27,7 +29,6 @@ FAULT_COLUMN = "Fault Label"
 # The data set's classes; any class above NO_FAULT is an anomaly.
 NO_FAULT, BEARING_FAULT, OVERHEATING = 0, 1, 2
 FAULT_CLASS_NAMES = {NO_FAULT: "No Fault", BEARING_FAULT: "Bearing Fault", OVERHEATING: "Overheating"}
-DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S")
 _WRITE_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -48,22 +49,17 @@ def fault_classes(data: bytes | str | Path, source_name: str | None = None) -> p
 
 
 def machine_frame(table: CsvTable, source: str) -> tuple[SensorFrame, pd.Series | None]:
-    table.require_columns([TIMESTAMP_COLUMN, *MACHINE_COLUMNS.values()])
-    index = table.timestamps(TIMESTAMP_COLUMN, DATE_FORMATS)
-    table.require_increasing(index, TIMESTAMP_COLUMN)
-    values = pd.DataFrame(
-        {feature: table.numbers(column).to_numpy() for feature, column in MACHINE_COLUMNS.items()},
-        index=index,
-        dtype=np.float64,
-    )
-    classes = labels = None
+    """The readings as the built-in machine configuration lays them out, and the raw fault class per row."""
+    frame = layout_frame(Module.MACHINE, builtin_config("machine").layouts[0], table, source)
+    classes = None
     if table.has_column(FAULT_COLUMN):
         codes = {str(code): float(code) for code in FAULT_CLASS_NAMES}
         classes = pd.Series(
-            table.categories(FAULT_COLUMN, codes).to_numpy().astype(np.int64), index=index, name="fault_class"
+            table.categories(FAULT_COLUMN, codes).to_numpy().astype(np.int64),
+            index=frame.values.index,
+            name="fault_class",
         )
-        labels = pd.Series((classes > NO_FAULT).astype(np.float64).to_numpy(), index=index, name="label")
-    return SensorFrame(module=Module.MACHINE, source=source, values=values, labels=labels), classes
+    return frame, classes
 
 
 def write_machine_csv(frame: SensorFrame, path: Path, classes: pd.Series | None = None) -> None:

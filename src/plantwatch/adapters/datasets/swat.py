@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from plantwatch.adapters.datasets.configured import layout_frame
 from plantwatch.adapters.datasets.csv_table import (
     CsvTable,
     read_csv_table,
     require_features,
     source_label,
 )
+from plantwatch.adapters.modules.catalog import builtin_config
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
 
@@ -30,8 +32,6 @@ SWAT_TAGS = [
 ]
 TIMESTAMP_COLUMN = "Timestamp"
 LABEL_COLUMN = "Normal/Attack"
-LABEL_CODES = {"Normal": 0.0, "Attack": 1.0}  # compared without spaces, so the 'A ttack' typo reads as Attack
-DATE_FORMATS = ("%d/%m/%Y %I:%M:%S %p", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %I:%M:%S.%f %p")
 _WRITE_DATE_FORMAT = "%d/%m/%Y %I:%M:%S %p"
 # Header names that carry a leading space in the raw files.
 _SPACED_HEADERS = {"MV101", "AIT201", "MV201", "P201", "P202", "P204", "MV303"}
@@ -44,16 +44,9 @@ def load_swat_csv(data: bytes | str | Path, source_name: str | None = None) -> S
 
 
 def swat_frame(table: CsvTable, source: str) -> SensorFrame:
-    table.require_columns([TIMESTAMP_COLUMN, *SWAT_TAGS])
-    index = table.timestamps(TIMESTAMP_COLUMN, DATE_FORMATS)
-    table.require_increasing(index, TIMESTAMP_COLUMN)
-    values = pd.DataFrame(
-        {tag: table.numbers(tag).to_numpy() for tag in SWAT_TAGS}, index=index, dtype=np.float64
-    )
-    labels = None
-    if table.has_column(LABEL_COLUMN):
-        labels = pd.Series(table.categories(LABEL_COLUMN, LABEL_CODES).to_numpy(), index=index, name="label")
-    return SensorFrame(module=Module.CYBER, source=source, values=values, labels=labels)
+    """The readings as the built-in cyber configuration's swat layout reads them."""
+    layout = next(layout for layout in builtin_config("cyber").layouts if layout.name == "swat")
+    return layout_frame(Module.CYBER, layout, table, source)
 
 
 def write_swat_csv(frame: SensorFrame, path: Path) -> None:

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from plantwatch.adapters.datasets.loading import load_dataset
-from plantwatch.adapters.datasets.samples import generate_sample, load_sample, sample_path
-from plantwatch.domain.errors import DataFileError
+from plantwatch.adapters.datasets.samples import SAMPLE_FILES, generate_sample, load_sample, sample_path
+from plantwatch.domain.errors import DataFileError, NotFoundError
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
 
@@ -27,12 +27,17 @@ def find_real_dataset(module: Module, datasets_dir: Path) -> Path | None:
 
 def load_training_frame(module: Module, data: Path | None, datasets_dir: Path, seed: int) -> SensorFrame:
     """The given file, else a real data set in `datasets_dir`, else the module's generated sample (the shipped
-    one, or generated with `seed` when it is missing)."""
+    one, or generated with `seed` when it is missing). A module without a sample needs a file."""
     if data is not None:
         return load_dataset(module, data)
     real = find_real_dataset(module, datasets_dir)
     if real is not None:
         return load_dataset(module, real)
+    if module not in SAMPLE_FILES:
+        raise NotFoundError(
+            f"no data for the {module.value} module: no CSV under {datasets_dir} loads as its configuration "
+            "says, and it has no generated sample; give a file with --data"
+        )
     sample = sample_path(module, datasets_dir)
     if not sample.exists():
         sample = sample_path(module)

@@ -36,7 +36,7 @@ from plantwatch.domain.errors import (
     require_same_features,
 )
 from plantwatch.domain.lifecycle import ModelStages, StageChange
-from plantwatch.domain.modules import Module
+from plantwatch.domain.modules import Module, known_modules
 from plantwatch.domain.ports import Detector, HeldOut, ModelCard, TrainedModel
 
 CARD_FILE = "card.json"
@@ -221,9 +221,9 @@ class FileModelRegistry:
             return changed
 
     def list_cards(self, module: Module | None = None) -> list[ModelCard]:
-        """Cards by module (in Module order), model name and version; read without checksum checks."""
+        """Cards by module (as configured), model name and version; read without checksum checks."""
         cards: list[ModelCard] = []
-        for current in [module] if module is not None else list(Module):
+        for current in [module] if module is not None else known_modules():
             module_dir = self.root / current.value
             if not module_dir.is_dir():
                 continue

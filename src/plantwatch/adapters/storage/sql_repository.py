@@ -35,7 +35,7 @@ from plantwatch.adapters.storage.validation import (
 )
 from plantwatch.domain.anomaly import Anomaly, FeatureContribution, ScorePoint, Severity
 from plantwatch.domain.errors import InvalidInputError, NotFoundError
-from plantwatch.domain.modules import Module
+from plantwatch.domain.modules import Module, known_modules
 from plantwatch.domain.ports import AnomalyOrder, AnomalyPage, AnomalyQuery, AnomalyTally, tally_of
 
 # Any select statement, whatever its columns: the filters keep its type.
@@ -126,11 +126,11 @@ class SqlAnomalyRepository:
             .where(anomalies.c.top_feature.is_not(None))
             .group_by(anomalies.c.module, anomalies.c.top_feature)
         )
-        by_module = dict.fromkeys(Module, 0)
+        by_module = dict.fromkeys(known_modules(), 0)
         by_severity = dict.fromkeys(Severity, 0)
         earliest: datetime | None = None
-        latest_by_module: dict[Module, datetime | None] = dict.fromkeys(Module)
-        causes: dict[Module, dict[str, int]] = {m: {} for m in Module}
+        latest_by_module: dict[Module, datetime | None] = dict.fromkeys(known_modules())
+        causes: dict[Module, dict[str, int]] = {m: {} for m in known_modules()}
         with self.engine.connect() as connection:
             for module, severity, count, first, last in connection.execute(by_group).tuples():
                 by_module[Module(module)] += count

@@ -2,12 +2,14 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from plantwatch.bootstrap import Container, build_container, notification_dispatcher
+from plantwatch.domain.modules import known_modules
 from plantwatch.entrypoints.api.errors import ERROR_RESPONSES, install_error_handlers
 from plantwatch.entrypoints.api.routers import (
     alarm_kpis,
@@ -18,6 +20,7 @@ from plantwatch.entrypoints.api.routers import (
     health,
     incidents,
     ingest,
+    modules,
     stream,
 )
 from plantwatch.settings import Settings, get_settings
@@ -72,8 +75,30 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         alarm_kpis.router,
         health.router,
         drift.router,
+        modules.router,
         chatbot.router,
     ):
         app.include_router(api_router, responses=ERROR_RESPONSES)
     app.include_router(dashboard.router)
+    document_served_modules(app)
     return app
+
+
+def document_served_modules(app: FastAPI) -> None:
+    """List the modules the app serves (they are configuration) as the `module` path parameter's enum."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = generate()
+        container: Container | None = getattr(app.state, "container", None)
+        served = [m.value for m in (container.modules if container is not None else known_modules())]
+        for operations in document.get("paths", {}).values():
+            for operation in operations.values():
+                for parameter in operation.get("parameters", []):
+                    if parameter.get("name") == "module" and parameter.get("in") == "path":
+                        parameter["schema"]["enum"] = served
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -42,7 +42,8 @@ ApiKeyDep = Annotated[None, Depends(require_api_key)]
 
 
 # Documented as an enum so clients (and schema-driven fuzzers) see the valid modules, but validated here
-# rather than by FastAPI, so an unknown module is a 404 like any unknown resource, not a 422.
+# rather than by FastAPI, so an unknown module is a 404 like any unknown resource, not a 422. The app's
+# OpenAPI document replaces the seed modules listed here by the modules it serves (api/app.py).
 MODULE_SCHEMA: dict[str, Any] = {"enum": [module.value for module in Module]}
 
 
@@ -52,7 +53,9 @@ def module_or_404(module: str) -> Module:
 
 
 def module_from_path(
-    module: Annotated[str, Path(description="energy, machine or cyber", json_schema_extra=MODULE_SCHEMA)],
+    module: Annotated[
+        str, Path(description="A configured module (GET /modules)", json_schema_extra=MODULE_SCHEMA)
+    ],
 ) -> Module:
     return module_or_404(module)
 

@@ -25,11 +25,14 @@ from plantwatch.adapters.datasets.benchmark_splits import (
     EvaluationSplit,
     load_split,
 )
+from plantwatch.adapters.datasets.labelled_csv import LabelledCsv
+from plantwatch.adapters.datasets.loading import load_dataset
 from plantwatch.adapters.datasets.tep import UNOBSERVABLE_FAULTS
 from plantwatch.adapters.detectors import DETECTORS, TorchDetector, build_detector, detector_class
 from plantwatch.domain.alarms import AlarmRule, parse_alarm_rule
 from plantwatch.domain.errors import DataFileError, InvalidInputError
 from plantwatch.domain.metrics import DetectionReport
+from plantwatch.domain.modules import UnknownModuleError, parse_module
 from plantwatch.domain.thresholds import THRESHOLD_METHODS, parse_threshold
 from plantwatch.entrypoints.cli.evaluate_files import evaluate_files, load_pair, write_json
 from plantwatch.services.evaluation import calibrate_detector, evaluate_runs, judge
@@ -315,6 +318,22 @@ def write_markdown(path: Path, generated: str) -> None:
     path.write_text("# Detection benchmarks\n\n" + generated)
 
 
+def module_pair(module_name: str, train: Path, test: Path) -> tuple[LabelledCsv, LabelledCsv]:
+    """Two files of a configured module, read with its configuration; the test file needs its labels."""
+    module = parse_module(module_name)
+    pair = []
+    for path in (train, test):
+        frame = load_dataset(module, path)
+        if frame.labels is None:
+            raise InvalidInputError(
+                f"{path}: no label column, so detections cannot be scored; the {module.value} configuration "
+                "names the label column and its codes",
+                field="label",
+            )
+        pair.append(LabelledCsv(frame=frame, has_time=True, skipped_columns=[]))
+    return pair[0], pair[1]
+
+
 def _announce(console: Console, dataset: str, model: str) -> None:
     console.print(f"[dim]{dataset}: fitting and scoring {model}[/dim]")
 
@@ -378,6 +397,12 @@ def evaluate(
         Path | None,
         typer.Option(help="Write DIR/MODEL.csv (timestamp, score, threshold, alarm) for --train/--test."),
     ] = None,
+    module: Annotated[
+        str | None,
+        typer.Option(
+            help="Read --train/--test as this configured module lays its files out (no --label-column)."
+        ),
+    ] = None,
 ) -> None:
     console = Console()
     if not console.is_terminal:  # a log file: no terminal width to fit, keep the table's columns readable
@@ -397,6 +422,7 @@ def evaluate(
     if train is not None or test is not None:
         _evaluate_files(
             console,
+            module,
             train,
             test,
             label_column,
@@ -446,6 +472,7 @@ def evaluate(
 
 def _evaluate_files(
     console: Console,
+    module: str | None,
     train: Path | None,
     test: Path | None,
     label_column: str | None,
@@ -461,11 +488,17 @@ def _evaluate_files(
 ) -> None:
     if train is None or test is None:
         raise typer.BadParameter("give both --train and --test", param_hint="--train/--test")
-    if label_column is None:
-        raise typer.BadParameter("--train/--test need --label-column", param_hint="--label-column")
+    if label_column is None and module is None:
+        raise typer.BadParameter(
+            "--train/--test need --label-column (or --module)", param_hint="--label-column"
+        )
     ignored = [c.strip() for c in ignore_columns.split(",") if c.strip()]
     try:
-        train_csv, test_csv = load_pair(train, test, label_column, time_column, sep, ignored)
+        if module is not None:
+            train_csv, test_csv = module_pair(module, train, test)
+        else:
+            assert label_column is not None
+            train_csv, test_csv = load_pair(train, test, label_column, time_column, sep, ignored)
         per_day = readings_per_day_of(pd.DatetimeIndex(train_csv.frame.values.index))
         evaluation = evaluate_files(
             train_csv,
@@ -476,6 +509,8 @@ def _evaluate_files(
             seed,
             scores_out,
         )
+    except UnknownModuleError as error:
+        raise typer.BadParameter(str(error), param_hint="--module") from None
     except (DataFileError, InvalidInputError) as error:
         console.print(f"[red]error:[/red] {error}", markup=True, highlight=False)
         raise typer.Exit(2) from None

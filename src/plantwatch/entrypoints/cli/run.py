@@ -12,12 +12,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from plantwatch.adapters.datasets.training_data import load_training_frame
+from plantwatch.adapters.datasets.samples import SAMPLE_FILES
+from plantwatch.adapters.datasets.training_data import find_real_dataset, load_training_frame
 from plantwatch.adapters.detectors import TorchDetector, detector_class
 from plantwatch.adapters.storage import SqlDriftEventStore
 from plantwatch.bootstrap import drift_monitor, incident_store, model_registry, sql_store
 from plantwatch.domain.errors import NotFoundError, PlantwatchError
-from plantwatch.domain.modules import Module
+from plantwatch.domain.modules import Module, known_modules
 from plantwatch.domain.ports import AnomalyRepository
 from plantwatch.entrypoints.cli.shared import HostOption, PortOption, serve_api, train_detector
 from plantwatch.services.drift import DriftMonitor
@@ -122,8 +123,20 @@ def run(
     incidents, _ = incident_store(settings, engine)
     drift = drift_monitor(settings, SqlDriftEventStore(engine))
     prepared: list[PreparedModule] = []
+    # Modules beyond the seed's need data of their own: run prepares those that have a file in datasets/.
+    modules = [
+        module
+        for module in known_modules()
+        if module in SAMPLE_FILES or find_real_dataset(module, settings.datasets_dir) is not None
+    ]
+    skipped = [module.value for module in known_modules() if module not in modules]
+    if skipped:
+        console.print(
+            f"[dim]no data in {settings.datasets_dir} for {', '.join(skipped)}: "
+            "train them with `plantwatch train NAME --data FILE`[/]"
+        )
     try:
-        for module in Module:
+        for module in modules:
             try:
                 prepared.append(prepare_module(module, settings, repository, epochs, incidents, drift))
             except PlantwatchError as error:
@@ -132,7 +145,7 @@ def run(
     finally:
         engine.dispose()
     console.print(prepared_table(prepared))
-    if len(prepared) < len(Module):
+    if len(prepared) < len(modules):
         console.print("[yellow]some modules have no model; /health says which and what to run[/]")
     if serve:
         serve_api(settings, host, port)

@@ -8,12 +8,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from plantwatch.adapters.detectors import EpochReport, TorchDetector
+from plantwatch.adapters.modules.catalog import module_config
 from plantwatch.bootstrap import model_registry, new_detector
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import ModelCard
 from plantwatch.domain.thresholds import build_thresholder
 from plantwatch.entrypoints.api.app import create_app
+from plantwatch.services.structure import STRUCTURE_AUC_WARNING
 from plantwatch.services.training import train_model
 from plantwatch.settings import Settings
 
@@ -74,8 +76,22 @@ def train_detector(
             registry,
             validation_fraction=validation_fraction,
             train_fraction=train_fraction,
+            module_config=module_config(module).snapshot(frame.feature_names),
+            structure_seed=settings.seed,
         )
         # early stopping ends the bar short of its total; show it finished
         steps = int(card.metrics.get("epochs_run", 1))
         progress.update(task, total=steps, completed=steps)
     return card
+
+
+def structure_warning(card: ModelCard) -> str | None:
+    """A warning when the training data looked like noise to the detector (services/structure.py)."""
+    auc = card.metrics.get("structure_auc")
+    if auc is None or auc >= STRUCTURE_AUC_WARNING:
+        return None
+    return (
+        f"the training data looks like noise: {card.model_name} tells a copy with every feature shuffled "
+        f"from the real readings with AUC {auc:.2f} (0.5 = not at all). Its anomalies will mean little; "
+        "check the file and its columns."
+    )

@@ -11,13 +11,14 @@ from rich.table import Table
 
 from plantwatch.adapters.datasets.training_data import load_training_frame
 from plantwatch.adapters.detectors import DETECTORS
+from plantwatch.adapters.modules.catalog import module_config
 from plantwatch.bootstrap import model_registry
 from plantwatch.domain.errors import PlantwatchError
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.lifecycle import Stage
-from plantwatch.domain.modules import UnknownModuleError, parse_module
+from plantwatch.domain.modules import Module, UnknownModuleError, parse_module
 from plantwatch.domain.ports import ModelCard
-from plantwatch.entrypoints.cli.shared import train_detector
+from plantwatch.entrypoints.cli.shared import structure_warning, train_detector
 from plantwatch.settings import get_settings
 
 console = Console()
@@ -40,6 +41,7 @@ def summary_table(card: ModelCard, frame: SensorFrame, models_dir: Path, stage: 
         ("threshold", f"{card.threshold:.4f}"),
         ("method", card.threshold_method),
         ("validation false-alarm rate", f"{metrics.get('validation_false_alarm_rate', float('nan')):.4f}"),
+        ("structure AUC", _auc(metrics.get("structure_auc"))),
         ("version", card.version),
         ("stage", stage.value),
         ("path", str(models_dir / card.module.value / card.model_name / card.version)),
@@ -50,11 +52,21 @@ def summary_table(card: ModelCard, frame: SensorFrame, models_dir: Path, stage: 
     return table
 
 
+def _auc(value: object) -> str:
+    return f"{value:.3f} (shuffled vs real; 0.5 = no structure)" if isinstance(value, float) else "-"
+
+
 def train(
-    module: Annotated[str, typer.Argument(help="Module to train: energy, machine or cyber.")],
+    module: Annotated[str, typer.Argument(help="Module to train: energy, machine, cyber, process or yours.")],
     model: Annotated[
-        str, typer.Option("--model", "-m", help=f"Detector: {', '.join(DETECTORS)}.")
-    ] = "lstm_ae",
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help=f"Detector: {', '.join(DETECTORS)}. Default: lstm_ae for the seed modules, else the "
+            "module configuration's default_detector.",
+        ),
+    ] = None,
     data: Annotated[
         Path | None,
         typer.Option(
@@ -68,13 +80,16 @@ def train(
     ] = None,
     window: Annotated[int | None, typer.Option(help="Readings per window.")] = None,
     hidden: Annotated[int | None, typer.Option(help="Hidden units (torch detectors).")] = None,
-    threshold: Annotated[str, typer.Option(help="Threshold method: pot or quantile.")] = "pot",
+    threshold: Annotated[
+        str | None,
+        typer.Option(help="Threshold method: pot or quantile. Default: the module's alarm setting."),
+    ] = None,
     risk: Annotated[
-        float, typer.Option(help="POT: probability a normal reading passes the threshold.")
-    ] = 1e-3,
+        float | None, typer.Option(help="POT: probability a normal reading passes the threshold.")
+    ] = None,
     quantile: Annotated[
-        float, typer.Option(help="Quantile method: quantile of normal validation scores.")
-    ] = 0.995,
+        float | None, typer.Option(help="Quantile method: quantile of normal validation scores.")
+    ] = None,
     train_fraction: Annotated[
         float, typer.Option(help="First share of the rows used for training; the rest stays unseen.")
     ] = 1.0,
@@ -91,6 +106,9 @@ def train(
         parsed = parse_module(module)
     except UnknownModuleError as error:
         raise typer.BadParameter(str(error), param_hint="MODULE") from None
+    alarm = module_config(parsed).alarm
+    model = model or ("lstm_ae" if parsed in Module else module_config(parsed).default_detector)
+    threshold = threshold or alarm.threshold
     if model not in DETECTORS:
         raise typer.BadParameter(
             f"unknown model {model!r}; expected one of: {', '.join(DETECTORS)}", param_hint="--model"
@@ -100,7 +118,11 @@ def train(
         for name, value in (("epochs", epochs), ("window", window), ("hidden", hidden))
         if value is not None
     }
-    threshold_params: dict[str, Any] = {"risk": risk} if threshold == "pot" else {"q": quantile}
+    threshold_params: dict[str, Any] = (
+        {"risk": risk if risk is not None else alarm.risk}
+        if threshold == "pot"
+        else {"q": quantile if quantile is not None else alarm.quantile}
+    )
     try:
         frame = load_training_frame(parsed, data, settings.datasets_dir, settings.seed)
         console.print(
@@ -128,3 +150,6 @@ def train(
             f"{card.version} is a candidate; serve it with "
             f"`plantwatch models promote {card.module.value} {card.version} --model {card.model_name}`"
         )
+    warning = structure_warning(card)
+    if warning:
+        console.print(f"[yellow]warning:[/] {warning}")

@@ -12,7 +12,7 @@ from typing import Any
 
 from plantwatch.domain.anomaly import Anomaly, Severity
 from plantwatch.domain.errors import NotFoundError
-from plantwatch.domain.modules import Module
+from plantwatch.domain.modules import Module, known_modules
 from plantwatch.domain.ports import AnomalyOrder, AnomalyQuery, AnomalyRepository, AnomalyTally
 from plantwatch.services.chatbot import queries
 from plantwatch.services.chatbot.facts import (
@@ -426,7 +426,7 @@ def summary(query: Query, store: Store) -> Answer:
         return _nothing(query, store, f"{_severity_adjective(query)}anomalies", time_range)
     per_module: dict[str, ModuleSummary] = {}
     parts = []
-    for module in query.modules or tuple(Module):
+    for module in query.modules or tuple(known_modules()):
         count, latest = tally.by_module[module], tally.latest_by_module[module]
         leader = _leader(_ranked(tally.top_features_by_module[module]))
         per_module[module.value] = ModuleSummary(count=count, top_feature=leader, latest_time=_iso(latest))
@@ -538,7 +538,7 @@ def compare_periods(query: Query, store: Store) -> Answer:
 
 def compare_modules(query: Query, store: Store) -> Answer:
     time_range = query.time_range
-    modules = query.modules if len(query.modules) >= 2 else tuple(Module)
+    modules = query.modules if len(query.modules) >= 2 else tuple(known_modules())
     scope = query.with_slots(modules=modules).store_query(time_range)
     tally = store.repository.tally(scope)
     counts = {module.value: tally.by_module[module] for module in modules}
@@ -833,7 +833,9 @@ def help_reply(query: Query, store: Store, reason: str | None = None, unread: st
         + "."
     )
     facts = HelpFacts(
-        capabilities=[i.value for i in CAPABILITIES], modules=[m.value for m in Module], reason=reason
+        capabilities=[i.value for i in CAPABILITIES],
+        modules=[m.value for m in known_modules()],
+        reason=reason,
     )
     return Answer(
         text=text, facts=facts, data={"examples": examples, "known_features": sorted(store.known_features)}

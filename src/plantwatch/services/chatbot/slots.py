@@ -618,6 +618,12 @@ class SlotParser:
 
     def _modules(self, text: str, features: Sequence[str]) -> tuple[Module, ...]:
         named = [module for module, pattern in _MODULE_WORDS.items() if pattern.search(text)]
+        # A configured module is also called by its own name ("the valve module").
+        named += [
+            Module(module)
+            for module in self.feature_names
+            if module not in _MODULE_WORDS and re.search(rf"\b{re.escape(str(module))}\b", text)
+        ]
         if named:
             return tuple(named)
         # A sensor that only one module has tells which module is meant (P101 is a cyber tag).

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from plantwatch.domain.modules import Module
+from plantwatch.domain.modules import known_modules
 from plantwatch.entrypoints.api.dependencies import MODULE_SCHEMA, ContainerDep, module_or_404
 from plantwatch.entrypoints.api.schemas import AlarmKpisOut
 from plantwatch.services.incidents import module_kpis
@@ -30,7 +30,7 @@ def alarm_kpis(
         datetime | None, Query(description="plant local time; default the last incident's end")
     ] = None,
 ) -> list[AlarmKpisOut]:
-    modules = [module_or_404(module)] if module is not None else list(Module)
+    modules = [module_or_404(module)] if module is not None else known_modules()
     repository = container.incident_repository()
     found = (module_kpis(repository, m, since, until) for m in modules)
     return [AlarmKpisOut.from_domain(kpis) for kpis in found if kpis is not None]

@@ -30,7 +30,9 @@ class ModuleHealthOut(BaseModel):
 
 class HealthOut(BaseModel):
     status: Literal["ok", "degraded", "down"]
-    """ok: store reachable and every module has a model; degraded: some module has none; down: no store."""
+    """ok: store reachable and every module has a model; degraded: some module has none; down: no store.
+    Lists the seed modules and every other configured module that has a model (or one that failed to load);
+    one never trained is opt-in and not listed."""
     database: Literal["ok", "unreachable"]
     database_error: str | None = None
     modules: list[ModuleHealthOut]
@@ -75,7 +77,8 @@ async def health(container: ContainerDep) -> Any:
         log.warning("health check: store unreachable: %s", error)
         database_error = f"{type(error).__name__}: {error}"
     modules = []
-    for module in Module:
+    # a configured module beyond the seed's never trained is not in service yet (GET /modules lists it)
+    for module in filter(container.model_expected, container.modules):
         trained = container.models.get(module)
         modules.append(
             ModuleHealthOut(
@@ -110,16 +113,22 @@ def list_models(container: ContainerDep) -> ModelsOut:
     registry = container.registry
     versions: list[VersionView] = []
     if registry is not None:
-        configured = {m: container.settings.model_for(m) for m in Module}
+        configured = {m: container.settings.model_for(m) for m in container.modules}
         versions = [
-            view for view in list_versions(registry) if configured[view.card.module] == view.card.model_name
+            view
+            for view in list_versions(registry)
+            if configured.get(view.card.module) == view.card.model_name
         ]
     stage_of = {(v.card.module, v.card.model_name, v.card.version): v.stage for v in versions}
     models = [
         _model_out(card, stage_of.get((card.module, card.model_name, card.version)))
         for card in container.cards()
     ]
-    missing = {m: container.model_problem(m) for m in Module if m not in container.models}
+    missing = {
+        m: container.model_problem(m)
+        for m in filter(container.model_expected, container.modules)
+        if m not in container.models
+    }
     return ModelsOut(models=models, versions=[_model_out(v.card, v.stage) for v in versions], missing=missing)
 
 

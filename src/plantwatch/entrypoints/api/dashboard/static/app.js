@@ -4,7 +4,9 @@
 "use strict";
 
 (() => {
-  const MODULES = ["energy", "machine", "cyber"];
+  // The served modules come from GET /modules (they are configuration); these are the seed's, shown when
+  // that call fails.
+  let MODULES = ["energy", "machine", "cyber"];
   const MODULE_TITLES = { energy: "Energy", machine: "Machines", cyber: "Cyber security" };
   const SCORE_PAGE = 5000;
   // readings drawn per module: the newest ones
@@ -1094,7 +1096,20 @@
     for (const chart of document.querySelectorAll(".chart")) observer.observe(chart);
   }
 
+  async function loadModuleList() {
+    try {
+      const body = await api("/modules");
+      // the seed modules always; another configured module once it has a model in service
+      const seed = ["energy", "machine", "cyber"];
+      MODULES = body.modules.filter((m) => m.model || seed.includes(m.name)).map((m) => m.name);
+      for (const m of body.modules) MODULE_TITLES[m.name] = m.title;
+    } catch (error) {
+      showError(`Could not list the modules: ${error.message}`);
+    }
+  }
+
   async function start() {
+    await loadModuleList();
     buildPanels();
     connectChat();
     window.addEventListener("hashchange", routeFromHash);
