@@ -2,7 +2,7 @@
 
 import typer
 
-from plantwatch.entrypoints.cli import evaluate, models, replay, run, samples, serve, train
+from plantwatch.entrypoints.cli import evaluate, keys, models, replay, run, samples, serve, train
 
 app = typer.Typer(help="plantwatch: industrial anomaly intelligence", no_args_is_help=True)
 app.command("run", help="Train quick models where none exist, then serve the API (the embedded default).")(
@@ -17,6 +17,9 @@ app.command("evaluate", help="Evaluate detectors on labelled data beside the PCA
     evaluate.evaluate
 )
 app.command("replay", help="Publish a data file as a live plant would.")(replay.replay)
+app.command("api-key", help="Make an API key for a role and print the digest the server is set with.")(
+    keys.api_key
+)
 app.command("samples", help="Write the generated sample data sets.")(samples.samples)
 app.add_typer(models.app, name="models", help="List, promote and roll back model versions (stages).")
 
