@@ -35,12 +35,12 @@ def make_client(energy_model, **overrides) -> TestClient:  # type: ignore[no-unt
     repository.add_many([make_anomaly()])
     container = Container(settings=settings, repository=repository, models={Module.ENERGY: energy_model})
     app = create_app(settings, container)
-    # a route of another feature (incidents) guarded by the reusable role dependency
+    # a route a later feature adds, guarded by the reusable role dependency
     extra = APIRouter()
 
-    @extra.post("/incidents/{incident_id}/acknowledge")
-    def acknowledge(incident_id: str, caller: OperatorDep) -> dict[str, str]:
-        return {"incident": incident_id, "by": caller.role.value}
+    @extra.post("/work-orders/{order_id}/close")
+    def close_work_order(order_id: str, caller: OperatorDep) -> dict[str, str]:
+        return {"order": order_id, "by": caller.role.value}
 
     app.include_router(extra)
     return TestClient(app)
@@ -68,11 +68,14 @@ def test_every_route_but_health_needs_a_key_and_each_role_gets_its_routes(energy
     assert refused.status_code == 403 and "admin" in refused.json()["detail"]
     assert client.post("/ingest/energy", json=body, headers=key(Role.ADMIN)).status_code == 200
 
-    acknowledge = "/incidents/7/acknowledge"
-    assert client.post(acknowledge).status_code == 401
-    assert client.post(acknowledge, headers=key(Role.VIEWER)).status_code == 403
-    assert client.post(acknowledge, headers=key(Role.OPERATOR)).json() == {"incident": "7", "by": "operator"}
-    assert client.post(acknowledge, headers=key(Role.ADMIN)).status_code == 200
+    close = "/work-orders/7/close"
+    assert client.post(close).status_code == 401
+    assert client.post(close, headers=key(Role.VIEWER)).status_code == 403
+    assert client.post(close, headers=key(Role.OPERATOR)).json() == {"order": "7", "by": "operator"}
+    assert client.post(close, headers=key(Role.ADMIN)).status_code == 200
+    # the incident actions need an operator too
+    assert client.post("/incidents/1/acknowledge", headers=key(Role.VIEWER)).status_code == 403
+    assert client.get("/incidents").status_code == 401
 
 
 def test_the_single_key_of_old_stays_an_admin_key_beside_role_keys(energy_model) -> None:
