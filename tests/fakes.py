@@ -42,6 +42,7 @@ from plantwatch.domain.ports import (
     IncidentPage,
     IncidentQuery,
     Notification,
+    StoredBatch,
     tally_of,
 )
 
@@ -120,6 +121,12 @@ class InMemoryAnomalyRepository:
         new = {a.id: a for a in anomalies if a.id not in self.anomalies}
         self.anomalies.update(new)
         return len(new)
+
+    def add_batch(self, points: Sequence[ScorePoint], anomalies: Sequence[Anomaly]) -> StoredBatch:
+        # both checks before either write: the batch is stored whole or not at all, like the SQL transaction
+        check_score_points(points)
+        check_anomalies(anomalies)
+        return StoredBatch(new_scores=self.add_scores(points), new_anomalies=self.add_many(anomalies))
 
     def get(self, anomaly_id: str) -> Anomaly:
         try:

@@ -340,6 +340,24 @@ def check_histogram_counts_per_half_open_bucket(repository: AnomalyRepository) -
     ]
 
 
+def check_batch_stores_scores_and_anomalies_together_and_idempotently(repository: AnomalyRepository) -> None:
+    points = [make_score_point(BASE_TIME + timedelta(minutes=i)) for i in range(3)]
+    found = [make_anomaly(BASE_TIME + timedelta(minutes=2))]
+    stored = repository.add_batch(points, found)
+    assert (stored.new_scores, stored.new_anomalies) == (3, 1)
+    again = repository.add_batch(points, found)
+    assert (again.new_scores, again.new_anomalies) == (0, 0)
+    assert len(repository.list_scores(Module.ENERGY)) == 3 and len(_all(repository)) == 1
+
+
+def check_batch_with_a_bad_anomaly_stores_no_score(repository: AnomalyRepository) -> None:
+    points = [make_score_point(BASE_TIME)]
+    bad = replace(make_anomaly(BASE_TIME), score=float("nan"))
+    with pytest.raises(InvalidInputError):
+        repository.add_batch(points, [bad])
+    assert repository.list_scores(Module.ENERGY) == [] and _all(repository) == []
+
+
 CONTRACT: list[Callable[[AnomalyRepository], None]] = [
     check_add_many_is_idempotent,
     check_get_round_trips_every_field,
@@ -358,5 +376,7 @@ CONTRACT: list[Callable[[AnomalyRepository], None]] = [
     check_severity_and_module_set_filters_in_find,
     check_top_orders_with_newest_first_as_tie_break,
     check_histogram_counts_per_half_open_bucket,
+    check_batch_stores_scores_and_anomalies_together_and_idempotently,
+    check_batch_with_a_bad_anomaly_stores_no_score,
 ]
 CONTRACT_IDS = [check.__name__.removeprefix("check_") for check in CONTRACT]

@@ -1,24 +1,34 @@
 """One Settings object, read from the environment (PLANTWATCH_*) and an optional .env file."""
 
-from datetime import timedelta
+import re
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 import pandas as pd
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from plantwatch.adapters.modules.catalog import module_config
+from plantwatch.domain.access import Role
 from plantwatch.domain.modules import Module
+from plantwatch.domain.plausibility import PlausibilityLimits
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PLANTWATCH_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a bad setting must not print the secret it holds
+    model_config = SettingsConfigDict(
+        env_prefix="PLANTWATCH_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     # Embedded default: a SQLite file beside the working directory. PostgreSQL by URL, e.g.
     # postgresql+psycopg://postgres@127.0.0.1:5432/test
-    database_url: str = "sqlite:///plantwatch.db"
+    # repr=False here and on every secret: a logged or printed Settings shows no password or key
+    database_url: str = Field(default="sqlite:///plantwatch.db", repr=False)
     models_dir: Path = Path("models")
     datasets_dir: Path = Path("datasets")
     # Where the team keeps read-only copies of the real public data sets (beside the project root).
@@ -52,8 +62,30 @@ class Settings(BaseSettings):
 
     # Threads for the API's sync endpoints; about one per core (see api/app.py).
     api_threads: int = Field(default=2, ge=1)
-    api_key: str | None = None  # when set, write endpoints need the X-API-Key header
+    # Access control (see entrypoints/api/access.py). api_key: the original single key, an admin key; alone,
+    # it guards only admin routes (ingest). api_keys: {"<sha256 hex of a key>": "viewer"|"operator"|"admin"}
+    # (`plantwatch api-key` makes one); once set, every route but /health needs a key.
+    api_key: str | None = Field(default=None, repr=False)
+    api_keys: dict[str, Role] = Field(default_factory=dict, repr=False)
+    api_rate_limit: str = "200/second"  # per key, per process
+    api_auth_failure_limit: str = "20/minute"  # wrong keys per client address, per process
     max_batch_readings: int = Field(default=10_000, ge=1)
+    # Request bodies larger than this get a 413 while they stream in, before anything parses them. 10,000
+    # readings of the widest module (51 SWaT tags) are about 13 MB of JSON.
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+
+    # Plausible readings (checked on ingest, HTTP and MQTT): anything outside is refused with a 422 naming the
+    # reading. Per module overrides: {"energy": {"min_value": 0}}.
+    readings_earliest: datetime = datetime(1970, 1, 1)
+    readings_max_ahead_s: float = Field(default=86_400.0, ge=0)
+    """How far past the server's clock (UTC) a reading may be dated: plant clocks drift and zones differ."""
+    readings_min_value: float = -1e9
+    readings_max_value: float = 1e9
+    readings_limits: dict[Module, dict[str, float]] = Field(default_factory=dict)
+
+    # Logs: "json" (one structlog JSON object a line, with request ids) or "console" (for a terminal).
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "INFO"
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
@@ -62,6 +94,11 @@ class Settings(BaseSettings):
     # Broker login: a broker that plant devices reach must refuse anonymous clients (docker/mosquitto.conf).
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
+
+    # Unacknowledged messages the broker may send a worker at once (MQTT v5 Receive Maximum).
+    mqtt_receive_maximum: int = Field(default=20, ge=1, le=65_535)
+    # Port of the worker's Prometheus endpoint (none when unset).
+    worker_metrics_port: int | None = None
 
     # Chatbot: intents matched with the bundled sentence-embedding model beside keyword rules (false: rules
     # only). Periods such as "last 24 h" count back from the clock, or from the newest stored anomaly
@@ -72,7 +109,7 @@ class Settings(BaseSettings):
     # answers; off unless set.
     llm_url: str | None = None
     llm_model: str = "local"
-    llm_api_key: str | None = None
+    llm_api_key: str | None = Field(default=None, repr=False)
     llm_timeout_s: float = Field(default=5.0, gt=0)
 
     # Incidents: anomalies of one source within this many minutes of an incident's span join it (data time).
@@ -98,6 +135,18 @@ class Settings(BaseSettings):
     # times (acknowledged at, detected at) in it too.
     plant_timezone: str = "UTC"
 
+    @field_validator("api_keys")
+    @classmethod
+    def _digests_only(cls, keys: dict[str, Role]) -> dict[str, Role]:
+        for digest in keys:
+            if not _SHA256_HEX.match(digest):
+                # never echo it: it may be a key pasted in by mistake
+                raise ValueError(
+                    "api_keys must map SHA-256 hex digests of keys to roles, not keys; "
+                    "`plantwatch api-key` prints both"
+                )
+        return keys
+
     def model_for(self, module: Module) -> str:
         if module.value in self.module_models:
             return self.module_models[module.value]
@@ -116,6 +165,21 @@ class Settings(BaseSettings):
         if interval is None:
             return timedelta(minutes=self.energy_incident_gap_minutes)
         return 60 * pd.Timedelta(interval).to_pytimedelta()
+
+    def database_for_display(self) -> str:
+        """The database URL with its password masked, for logs and start-up lines."""
+        return make_url(self.database_url).render_as_string(hide_password=True)
+
+    def plausibility(self, module: Module) -> PlausibilityLimits:
+        """The module's plausible time and value range: the defaults above with its overrides."""
+        limits = PlausibilityLimits(
+            earliest=self.readings_earliest,
+            max_ahead_s=self.readings_max_ahead_s,
+            min_value=self.readings_min_value,
+            max_value=self.readings_max_value,
+        )
+        overrides = self.readings_limits.get(module, {})
+        return limits.with_values(overrides.get("min_value"), overrides.get("max_value"))
 
 
 @lru_cache

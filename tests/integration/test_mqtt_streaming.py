@@ -173,11 +173,11 @@ class FailsOnce:
         self.inner = inner
         self.score_writes = 0
 
-    def add_scores(self, points):  # type: ignore[no-untyped-def]
+    def add_batch(self, points, anomalies):  # type: ignore[no-untyped-def]
         self.score_writes += 1
         if self.score_writes == 1:
             raise ConnectionError("store went away before the commit")
-        return self.inner.add_scores(points)
+        return self.inner.add_batch(points, anomalies)
 
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
         return getattr(self.inner, name)

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PLANTWATCH = Path(sys.executable).parent / "plantwatch"
 MODULE = Module.ENERGY
 MODEL = "pca"
-READINGS = 1200  # enough messages for a kill mid-stream, few enough to stay well under the time budget
+READINGS = 2000  # enough messages for a kill mid-stream, few enough to stay well under the time budget
 START_TIMEOUT_S = 60.0
 SETTLE_TIMEOUT_S = 90.0
 

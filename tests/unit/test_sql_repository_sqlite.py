@@ -1,14 +1,17 @@
 """The SQL store on a SQLite file passes the repository contract, and keeps SQLite usable by two processes."""
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, event, text
 
 from plantwatch.adapters.storage import SqlAnomalyRepository, create_engine_from_url, create_schema
+from plantwatch.adapters.storage.sql_repository import ANALYZE_AFTER_ROWS
+from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyRepository
-from tests.fakes import make_anomaly
+from tests.fakes import BASE_TIME, make_anomaly, make_score_point
 from tests.repository_contract import CONTRACT, CONTRACT_IDS, check_get_round_trips_every_field
 
 
@@ -73,3 +76,41 @@ def test_two_repositories_on_one_file_see_each_others_writes(tmp_path: Path) -> 
     assert reader.add_many([anomaly]) == 0
     writer_engine.dispose()
     reader_engine.dispose()
+
+
+def test_a_batch_whose_anomaly_insert_fails_leaves_no_score(engine: Engine) -> None:
+    """Scores and anomalies of one ingest batch commit together: a failure while writing the anomalies (the
+    process dying, the database going away) rolls the batch's scores back too."""
+    repository = SqlAnomalyRepository(engine)
+
+    def fail_on_anomalies(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("INSERT INTO ANOMALIES"):
+            raise OSError("the database went away mid-batch")
+
+    event.listen(engine, "before_cursor_execute", fail_on_anomalies)
+    try:
+        with pytest.raises(OSError, match="mid-batch"):
+            repository.add_batch([make_score_point()], [make_anomaly()])
+    finally:
+        event.remove(engine, "before_cursor_execute", fail_on_anomalies)
+    assert repository.list_scores(Module.ENERGY) == []
+    stored = repository.add_batch([make_score_point()], [make_anomaly()])
+    assert (stored.new_scores, stored.new_anomalies) == (1, 1)
+
+
+def test_a_bulk_batch_refreshes_the_planner_statistics(engine: Engine) -> None:
+    repository = SqlAnomalyRepository(engine)
+    small = [make_score_point(BASE_TIME + timedelta(minutes=i)) for i in range(10)]
+    repository.add_batch(small, [])
+    with engine.connect() as connection:
+        assert (
+            connection.execute(
+                text("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'")
+            ).scalar()
+            == 0
+        )
+    bulk = [make_score_point(BASE_TIME + timedelta(minutes=i)) for i in range(10, 10 + ANALYZE_AFTER_ROWS)]
+    repository.add_batch(bulk, [])
+    with engine.connect() as connection:
+        analyzed = {row[0] for row in connection.execute(text("SELECT tbl FROM sqlite_stat1"))}
+    assert "scores" in analyzed

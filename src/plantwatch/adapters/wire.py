@@ -9,7 +9,7 @@ a worker needs a full model window before the first reading it scores.
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import pandas as pd
@@ -21,11 +21,13 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
 )
 
 from plantwatch.domain.errors import InvalidInputError
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module, UnknownModuleError, parse_module
+from plantwatch.domain.plausibility import PlausibilityLimits
 
 # Names the store keeps (sources, features) are at most this long (the SQL columns' size), and have no
 # control characters: PostgreSQL cannot store or even compare a text holding NUL.
@@ -47,10 +49,26 @@ def checked_source(value: str, field: str = "source") -> str:
         raise InvalidInputError(f"{field}: {error.errors()[0]['msg']} (got {shown!r})", field=field) from None
 
 
+# Timezones. Readings, anomalies and scores are in plant local time and carry no offset: the plant's clock is
+# what operators read, and a reading with an offset is refused rather than guessed at. The OpenAPI document
+# says so with this pattern instead of JSON Schema's `date-time`, which requires an offset (RFC 3339).
+NAIVE_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$"
+NaiveTimestamp = Annotated[
+    datetime,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": NAIVE_TIMESTAMP_PATTERN,
+            "description": "ISO 8601 without an offset, plant local time, e.g. 2024-03-01T12:00:00",
+        }
+    ),
+]
+
+
 class ReadingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    timestamp: datetime = Field(
+    timestamp: NaiveTimestamp = Field(
         description="When the reading was taken, ISO 8601, plant local time (no offset)"
     )
     # Strict: a JSON true or "1.5" is not a reading, even though lax parsing would turn it into one.
@@ -85,13 +103,19 @@ class ReadingBatchIn(BaseModel):
     )
 
     def to_frames(
-        self, module: Module, feature_names: Sequence[str]
+        self,
+        module: Module,
+        feature_names: Sequence[str],
+        limits: PlausibilityLimits | None = None,
+        now: datetime | None = None,
     ) -> tuple[SensorFrame, SensorFrame | None]:
         """The readings and the context (None when none was sent) as frames, checked against the model's
-        features; InvalidInputError names the field, e.g. `context[2].values.usage_kwh`."""
-        frame = readings_frame(module, self.source, self.readings, feature_names)
+        features and `limits`; InvalidInputError names the field, e.g. `context[2].values.usage_kwh`."""
+        frame = readings_frame(module, self.source, self.readings, feature_names, limits=limits, now=now)
         context = (
-            readings_frame(module, self.source, self.context, feature_names, field="context")
+            readings_frame(
+                module, self.source, self.context, feature_names, field="context", limits=limits, now=now
+            )
             if self.context
             else None
         )
@@ -105,12 +129,16 @@ def readings_frame(
     feature_names: Sequence[str],
     *,
     field: str = "readings",
+    limits: PlausibilityLimits | None = None,
+    now: datetime | None = None,
 ) -> SensorFrame:
-    """A SensorFrame of `readings` in time order, checked against the model's features.
+    """A SensorFrame of `readings` in time order, checked against the model's features and, when given,
+    the plausible range `limits` (dates up to `now`, naive UTC, plus its allowance; default the clock).
 
     Errors name the offending reading and feature the way a JSON body addresses them, for example
     `readings[3].values.usage_kwh`.
     """
+    latest = limits.latest(now or datetime.now(UTC).replace(tzinfo=None)) if limits else None
     if not source or not source.strip():
         raise InvalidInputError("source: must be a non-empty string", field="source")
     if not readings:
@@ -135,6 +163,8 @@ def readings_frame(
                 field=f"{where}.timestamp",
             )
         first_seen[reading.timestamp] = position
+        if limits is not None and latest is not None:
+            limits.check_timestamp(reading.timestamp, latest, f"{where}.timestamp")
         for name in wanted:
             if name not in reading.values:
                 raise InvalidInputError(f"{where}.values.{name}: missing", field=f"{where}.values.{name}")
@@ -150,12 +180,39 @@ def readings_frame(
                     f"{where}.values.{name}: must be a finite number, got {value!r}",
                     field=f"{where}.values.{name}",
                 )
+            if limits is not None:
+                limits.check_value(value, f"{where}.values.{name}")
         rows.append([float(reading.values[name]) for name in wanted])
         index.append(reading.timestamp)
     values = pd.DataFrame(
         rows, columns=wanted, index=pd.DatetimeIndex(index, name="timestamp"), dtype="float64"
     )
     return SensorFrame(module=module, source=source, values=values.sort_index())
+
+
+def check_plausible(frame: SensorFrame, limits: PlausibilityLimits, now: datetime | None = None) -> None:
+    """Every reading of an uploaded file inside `limits`; InvalidInputError names the file's reading by its
+    timestamp and column, with field `file` (the upload's multipart field)."""
+    latest = limits.latest(now or datetime.now(UTC).replace(tzinfo=None))
+    values = frame.values
+    if len(values) == 0:
+        return
+    # the frame is in time order: its first and last readings are the ones that can be out of range
+    for timestamp in (values.index[0], values.index[-1]):
+        try:
+            limits.check_timestamp(timestamp.to_pydatetime(), latest, "timestamp")
+        except InvalidInputError as error:
+            raise InvalidInputError(f"file: reading {error}", field="file") from None
+    outside = (values < limits.min_value) | (values > limits.max_value)
+    if outside.to_numpy().any():
+        row, column = next(zip(*outside.to_numpy().nonzero(), strict=True))
+        name = str(values.columns[column])
+        try:
+            limits.check_value(float(values.to_numpy()[row, column]), name)
+        except InvalidInputError as error:
+            raise InvalidInputError(
+                f"file: reading at {values.index[row].isoformat()}, column {error}", field="file"
+            ) from None
 
 
 def field_path(location: Sequence[int | str]) -> str:
@@ -220,8 +277,14 @@ class DecodedBatch:
     context: SensorFrame | None
 
 
-def decode_batch(payload: bytes, module: Module, feature_names: Sequence[str]) -> DecodedBatch:
-    """The message's readings and context, checked against the model's features.
+def decode_batch(
+    payload: bytes,
+    module: Module,
+    feature_names: Sequence[str],
+    limits: PlausibilityLimits | None = None,
+    now: datetime | None = None,
+) -> DecodedBatch:
+    """The message's readings and context, checked against the model's features and `limits`.
 
     Raises InvalidInputError naming the field (e.g. `readings[3].values.LIT101`).
     """
@@ -231,5 +294,5 @@ def decode_batch(payload: bytes, module: Module, feature_names: Sequence[str]) -
         first = error.errors()[0]
         field = field_path(first["loc"]) if first["loc"] else "payload"
         raise InvalidInputError(f"{field}: {first['msg']}", field=field) from None
-    frame, context = batch.to_frames(module, feature_names)
+    frame, context = batch.to_frames(module, feature_names, limits, now)
     return DecodedBatch(frame=frame, context=context)

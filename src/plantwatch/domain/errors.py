@@ -20,6 +20,23 @@ class UnauthorizedError(PlantwatchError):
     """A protected endpoint was called without the right X-API-Key (HTTP 401)."""
 
 
+class ForbiddenError(PlantwatchError):
+    """A valid key whose role does not allow the endpoint (HTTP 403)."""
+
+
+class RateLimitedError(PlantwatchError):
+    """Too many requests from one key or client; `retry_after_s` says when to try again (HTTP 429)."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class StoreUnavailableError(PlantwatchError):
+    """The anomaly store cannot be reached or is not answering (HTTP 503). The message stays generic: the
+    driver's error, with hosts and users in it, goes to the log only."""
+
+
 class ModelUnavailableError(PlantwatchError):
     """A module has no loaded model, so its readings cannot be scored (HTTP 503)."""
 

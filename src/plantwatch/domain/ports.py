@@ -229,11 +229,23 @@ def tally_of(
     )
 
 
+@dataclass(frozen=True)
+class StoredBatch:
+    """How many of a batch's scores and anomalies were new to the store."""
+
+    new_scores: int
+    new_anomalies: int
+
+
 class AnomalyRepository(Protocol):
     """Anomalies newest first (window_end, then id, descending). Writes are idempotent by Anomaly.id."""
 
     def add_many(self, anomalies: Sequence[Anomaly]) -> int:
         """Store anomalies in one transaction; returns how many were new."""
+        ...
+
+    def add_batch(self, points: Sequence[ScorePoint], anomalies: Sequence[Anomaly]) -> StoredBatch:
+        """Store one scored batch, its scores and its anomalies, in one transaction: all or nothing."""
         ...
 
     def get(self, anomaly_id: str) -> Anomaly:

@@ -9,8 +9,9 @@ needs the `window - 1` readings before it. They come, in this order of preferenc
 
 Only readings strictly earlier than the batch's first reading are used as context. Every reading of the batch
 that has a full window is scored; when no context is known, the first `window - 1` readings of the batch are
-context only and get no score. Writes are idempotent (deterministic anomaly ids, score keys), so re-sending
-the same readings, or a redelivered message, stores nothing twice.
+context only and get no score. A batch's scores and anomalies commit in one transaction, so a crash leaves
+the batch wholly stored or wholly absent. Writes are idempotent (deterministic anomaly ids, score keys), so
+re-sending the same readings, or a redelivered message, stores nothing twice.
 
 Incidents: given an `IncidentTracking`, each stored batch's anomalies are grouped into incidents (the same
 path for HTTP ingest and the MQTT worker); that write is idempotent too.
@@ -136,8 +137,9 @@ def ingest_frame(
     check_codes(batch, model.card)  # a coded feature (load type, valve state) takes only its codes
     before = window_context(batch, max(0, model.card.window - 1), context, sent_context)
     result = score_frame(batch, model, history=before, now=now)
-    new_scores = repository.add_scores(result.points)
-    new_anomalies = repository.add_many(result.anomalies)
+    # one transaction: a crash mid-write leaves the batch wholly stored or wholly absent, never scores
+    # without their anomalies
+    stored = repository.add_batch(result.points, result.anomalies)
     grouped = GroupingResult()
     if incidents is not None and len(batch):
         grouped = incidents.track(
@@ -156,7 +158,7 @@ def ingest_frame(
         readings=len(batch),
         scored=len(result.points),
         anomalies=result.anomalies,
-        new_anomalies=new_anomalies,
-        new_scores=new_scores,
+        new_anomalies=stored.new_anomalies,
+        new_scores=stored.new_scores,
         incidents=grouped,
     )

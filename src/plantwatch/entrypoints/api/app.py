@@ -1,6 +1,6 @@
 """The FastAPI application: routers per resource, adapters from the composition root, one error mapping."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -9,8 +9,11 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from plantwatch.bootstrap import Container, build_container, notification_dispatcher
+from plantwatch.domain.access import Role
 from plantwatch.domain.modules import known_modules
+from plantwatch.entrypoints.api.access import API_KEY_HEADER, AccessControl
 from plantwatch.entrypoints.api.errors import ERROR_RESPONSES, install_error_handlers
+from plantwatch.entrypoints.api.middleware import BodySizeLimit, RequestContext, SecurityHeaders
 from plantwatch.entrypoints.api.routers import (
     alarm_kpis,
     anomalies,
@@ -20,19 +23,64 @@ from plantwatch.entrypoints.api.routers import (
     health,
     incidents,
     ingest,
+    metrics,
     modules,
     stream,
 )
+from plantwatch.entrypoints.metrics import record_models
 from plantwatch.settings import Settings, get_settings
 
 DESCRIPTION = """
 Anomalies of a plant's energy use, machines and control network, each with its root cause.
 
-Timestamps are naive, in plant local time. Write endpoints need the `X-API-Key` header when the server has
-an API key set. Ingest scores every reading that has a full model window: the readings this process saw
-before for the same source (or the `context` readings a batch carries) complete the first window; without
-them the first `window - 1` readings of a batch are context only.
+Time: every timestamp, sent or received (readings, `since`/`until`, anomalies, scores), is a naive ISO 8601
+value in plant local time, without an offset; the document states it as a pattern rather than JSON Schema's
+`date-time`, which requires an offset. A value with an offset (`...Z`, `+02:00`) is refused with a 422 naming
+the field rather than converted with a guessed plant time zone. Readings must also fall in the configured
+plausible time and value range (422 naming the reading).
+
+Access: with API keys configured, every endpoint but `/health` needs the `X-API-Key` header of a key whose
+role allows it (viewer: reads, chatbot, stream, metrics; operator: also acting on incidents; admin: also
+ingest); 401 without a valid key, 403 for a role too low, 429 past a key's rate limit. With only the single
+`PLANTWATCH_API_KEY`, only writes (ingest, incident actions) need it. The operations the document marks
+with the key scheme are the ones this server guards.
+
+Ingest scores every reading that has a full model window: the readings this process saw before for the same
+source (or the `context` readings a batch carries) complete the first window; without them the first
+`window - 1` readings of a batch are context only. Request bodies over the configured size get a 413.
 """
+
+
+def _key_requirement(operation: dict[str, Any]) -> dict[str, list[str]] | None:
+    for requirement in operation.get("security", []):
+        if API_KEY_HEADER.scheme_name in requirement:
+            return requirement  # type: ignore[no-any-return]
+    return None
+
+
+def guarded_openapi(app: FastAPI, access: AccessControl) -> Callable[[], dict[str, Any]]:
+    """app.openapi, with the key scheme only on the operations this configuration guards. Each role check
+    names its role in the requirement; the original single key has no roles, so its requirement names none."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        for operations in document["paths"].values():
+            for operation in operations.values():
+                requirement = _key_requirement(operation)
+                if requirement is None:
+                    continue
+                roles = [Role(name) for name in requirement[API_KEY_HEADER.scheme_name]]
+                if not any(access.guards(role) for role in roles):
+                    del operation["security"]
+                elif not access.has_roles:
+                    requirement[API_KEY_HEADER.scheme_name] = []
+        app.openapi_schema = document
+        return document
+
+    return openapi
 
 
 def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
@@ -51,6 +99,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             return
         built = await run_in_threadpool(build_container, settings)
         app.state.container = built
+        record_models(built.cards())
         # the outbox is shared: every API process and worker may send it, each row leased to one of them
         stop_dispatcher = notification_dispatcher(settings, built.outbox).start() if built.outbox else None
         if built.served is not None and settings.model_reload_interval_s > 0:
@@ -65,6 +114,9 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app = FastAPI(title="plantwatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     if container is not None:
         app.state.container = container
+        record_models(container.cards())
+    access = AccessControl(settings)
+    app.state.access = access
     install_error_handlers(app)
     # the stream route must come before /anomalies/{module}, which would otherwise take "stream" as a module
     for api_router in (
@@ -76,11 +128,17 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         health.router,
         drift.router,
         modules.router,
+        metrics.router,
         chatbot.router,
     ):
         app.include_router(api_router, responses=ERROR_RESPONSES)
     app.include_router(dashboard.router)
     document_served_modules(app)
+    app.openapi = guarded_openapi(app, access)  # type: ignore[method-assign]
+    # added innermost first: the size limit sees the body first, the security headers wrap every answer
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)
+    app.add_middleware(SecurityHeaders)
     return app
 
 

@@ -1,13 +1,12 @@
-"""FastAPI dependencies: the process's Container, the API key check, a module path parameter."""
+"""FastAPI dependencies: the process's Container and a module path parameter.
 
-import secrets
+Role checks live in access.py (ViewerDep, OperatorDep, AdminDep)."""
+
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Request, Security
-from fastapi.security import APIKeyHeader
+from fastapi import Depends, Path, Request
 
 from plantwatch.bootstrap import Container
-from plantwatch.domain.errors import UnauthorizedError
 from plantwatch.domain.modules import Module, parse_module
 
 
@@ -19,26 +18,6 @@ def get_container(request: Request) -> Container:
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
-
-
-# A security scheme rather than a plain header parameter, so the OpenAPI document (and the docs page's
-# Authorize button) shows which endpoints need it; auto_error=False leaves the 401 to require_api_key.
-API_KEY_HEADER = APIKeyHeader(
-    name="X-API-Key", auto_error=False, description="Needed when the server has an API key set"
-)
-
-
-def require_api_key(
-    container: ContainerDep, x_api_key: Annotated[str | None, Security(API_KEY_HEADER)]
-) -> None:
-    expected = container.settings.api_key
-    if expected is None:
-        return
-    if x_api_key is None or not secrets.compare_digest(x_api_key.encode(), expected.encode()):
-        raise UnauthorizedError("a valid X-API-Key header is needed for this endpoint")
-
-
-ApiKeyDep = Annotated[None, Depends(require_api_key)]
 
 
 # Documented as an enum so clients (and schema-driven fuzzers) see the valid modules, but validated here

@@ -13,12 +13,15 @@ from plantwatch.adapters.wire import field_path
 from plantwatch.domain.errors import (
     ConflictError,
     DataFileError,
+    ForbiddenError,
     InvalidInputError,
     InvalidTransitionError,
     ModelIntegrityError,
     ModelUnavailableError,
     NotFoundError,
     PlantwatchError,
+    RateLimitedError,
+    StoreUnavailableError,
     UnauthorizedError,
 )
 from plantwatch.entrypoints.api.schemas import ErrorOut
@@ -33,12 +36,15 @@ class BatchTooLargeError(PlantwatchError):
 # Most specific first: the first match wins.
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (UnauthorizedError, 401),
+    (ForbiddenError, 403),
     (NotFoundError, 404),
     (InvalidTransitionError, 409),
     (ConflictError, 409),
     (BatchTooLargeError, 413),
+    (RateLimitedError, 429),
     (InvalidInputError, 422),
     (DataFileError, 422),
+    (StoreUnavailableError, 503),
     (ModelUnavailableError, 503),
     (ModelIntegrityError, 503),
     (PlantwatchError, 400),
@@ -55,7 +61,7 @@ def error_response(
 # For the OpenAPI document: every error status carries an ErrorOut. 400 is a body that is not even text
 # (FastAPI refuses one that is not UTF-8 before any field can be named) or another PlantwatchError.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut} for status in (400, 401, 404, 409, 413, 422, 500, 503)
+    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 413, 422, 429, 500, 503)
 }
 
 
@@ -74,10 +80,23 @@ def _field_of(error: Exception) -> str | None:
     return None
 
 
+# Seconds a client should wait before retrying a store that is down.
+STORE_RETRY_AFTER_S = 5
+
+
+def _headers_of(error: Exception, status: int) -> dict[str, str] | None:
+    if status == 401:
+        return {"WWW-Authenticate": "ApiKey"}
+    if isinstance(error, RateLimitedError):
+        return {"Retry-After": str(error.retry_after_s)}
+    if isinstance(error, StoreUnavailableError):
+        return {"Retry-After": str(STORE_RETRY_AFTER_S)}
+    return None
+
+
 async def _plantwatch_error(_request: Request, error: Exception) -> JSONResponse:
     status = status_for(error)
-    headers = {"WWW-Authenticate": "ApiKey"} if status == 401 else None
-    return error_response(status, str(error), _field_of(error), headers)
+    return error_response(status, str(error), _field_of(error), _headers_of(error, status))
 
 
 async def _validation_error(_request: Request, error: Exception) -> JSONResponse:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validat
 from pydantic.json_schema import models_json_schema
 
 from plantwatch.adapters.storage.cursor import encode_cursor
+from plantwatch.adapters.wire import NaiveTimestamp
 from plantwatch.domain.alarm_kpis import AlarmKpis
 from plantwatch.domain.anomaly import Anomaly, FeatureContribution, Severity
 from plantwatch.domain.incidents import (
@@ -120,11 +121,11 @@ class AnomalyOut(BaseModel):
     )
     module: Module = Field(description="Plant module the readings belong to.", examples=["energy"])
     source: str = Field(description="Meter, machine or network the readings came from.", examples=["meter-1"])
-    window_start: datetime = Field(
+    window_start: NaiveTimestamp = Field(
         description="First reading of the window the detector looked at (naive, plant local time).",
         examples=[_ANOMALY_EXAMPLE["window_start"]],
     )
-    window_end: datetime = Field(
+    window_end: NaiveTimestamp = Field(
         description="The flagged reading (naive, plant local time). Lists are newest window_end first.",
         examples=[_ANOMALY_EXAMPLE["window_end"]],
     )
@@ -138,7 +139,7 @@ class AnomalyOut(BaseModel):
         description="Features ranked by contribution, largest first; the first is the likeliest cause."
     )
     model: ModelRefOut = Field(description="The model version that flagged it.")
-    detected_at: datetime = Field(
+    detected_at: NaiveTimestamp = Field(
         description="When plantwatch scored it (naive UTC).", examples=[_ANOMALY_EXAMPLE["detected_at"]]
     )
 

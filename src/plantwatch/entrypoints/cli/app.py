@@ -5,7 +5,18 @@ from rich.console import Console
 
 from plantwatch.bootstrap import module_catalog
 from plantwatch.domain.errors import ModuleConfigError
-from plantwatch.entrypoints.cli import evaluate, models, modules, opcua, replay, run, samples, serve, train
+from plantwatch.entrypoints.cli import (
+    evaluate,
+    keys,
+    models,
+    modules,
+    opcua,
+    replay,
+    run,
+    samples,
+    serve,
+    train,
+)
 from plantwatch.settings import get_settings
 
 app = typer.Typer(help="plantwatch: industrial anomaly intelligence", no_args_is_help=True)
@@ -33,6 +44,9 @@ app.command("evaluate", help="Evaluate detectors on labelled data beside the PCA
     evaluate.evaluate
 )
 app.command("replay", help="Publish a data file as a live plant would.")(replay.replay)
+app.command("api-key", help="Make an API key for a role and print the digest the server is set with.")(
+    keys.api_key
+)
 app.command("samples", help="Write the generated sample data sets.")(samples.samples)
 app.add_typer(models.app, name="models", help="List, promote and roll back model versions (stages).")
 app.add_typer(modules.app, name="modules", help="Add, list and show module configurations.")

@@ -1,6 +1,5 @@
 """`plantwatch serve` (the API) and `plantwatch worker` (the MQTT streaming worker)."""
 
-import logging
 import signal
 import socket
 from dataclasses import fields
@@ -8,21 +7,23 @@ from types import FrameType
 from typing import Annotated
 
 import typer
+from prometheus_client import start_http_server
 from rich.console import Console
 from rich.table import Table
 
 from plantwatch.bootstrap import build_container, notification_dispatcher
 from plantwatch.domain.modules import Module, UnknownModuleError, parse_module
-from plantwatch.entrypoints.cli.shared import HostOption, PortOption, serve_api
+from plantwatch.entrypoints.cli.shared import HostOption, PortOption, WorkersOption, serve_api
+from plantwatch.entrypoints.logs import configure_logging
 from plantwatch.entrypoints.worker.mqtt_worker import MqttWorker, WorkerStats
 from plantwatch.settings import get_settings
 
 console = Console()
 
 
-def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
+def serve(host: HostOption = "127.0.0.1", port: PortOption = 8000, workers: WorkersOption = 1) -> None:
     """Serve the API with the models in the registry."""
-    serve_api(get_settings(), host, port)
+    serve_api(get_settings(), host, port, workers)
 
 
 def parse_modules(values: list[str] | None) -> list[Module]:
@@ -56,8 +57,10 @@ def worker(
     ] = None,
 ) -> None:
     """Score readings from MQTT and store anomalies; several workers of one share group split the load."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    if settings.worker_metrics_port is not None:
+        start_http_server(settings.worker_metrics_port)
     modules = parse_modules(module)
     container = build_container(settings, modules)
     missing = [m for m in modules if m not in container.models]

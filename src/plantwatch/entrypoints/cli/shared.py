@@ -1,9 +1,12 @@
 """What several commands share: serving the API, training one detector with a progress bar, options."""
 
+import os
+import tempfile
 from typing import Annotated, Any
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -15,9 +18,10 @@ from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import ModelCard
 from plantwatch.domain.thresholds import build_thresholder
 from plantwatch.entrypoints.api.app import create_app
+from plantwatch.entrypoints.logs import configure_logging
 from plantwatch.services.structure import STRUCTURE_AUC_WARNING
 from plantwatch.services.training import train_model
-from plantwatch.settings import Settings
+from plantwatch.settings import Settings, get_settings
 
 console = Console()
 
@@ -25,11 +29,37 @@ HostOption = Annotated[str, typer.Option(help="Interface to listen on.")]
 PortOption = Annotated[int, typer.Option(help="TCP port to listen on.")]
 
 
-def serve_api(settings: Settings, host: str, port: int) -> None:
+WorkersOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Worker processes. Sync routes share a few threads per process, so on N cores about N "
+        "processes serve the most requests (docs/benchmarks.md).",
+    ),
+]
+
+
+def served_app() -> FastAPI:
+    """The app each `serve --workers N` process builds (uvicorn imports it by name in every process)."""
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return create_app(settings)
+
+
+def serve_api(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    configure_logging(settings.log_format, settings.log_level)
     console.print(
-        f"plantwatch API on [bold]http://{host}:{port}[/] (docs at /docs), store {settings.database_url}"
+        f"plantwatch API on [bold]http://{host}:{port}[/] (docs at /docs), {workers} process(es), "
+        f"store {settings.database_for_display()}"
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    # our request log (with request ids) replaces uvicorn's access log; log_config=None keeps our handlers
+    options: dict[str, Any] = {"host": host, "port": port, "log_config": None, "access_log": False}
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    # every process counts its own requests; a scrape of /metrics adds up their files in this directory
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="plantwatch-metrics-"))
+    uvicorn.run(f"{__name__}:served_app", factory=True, workers=workers, **options)
 
 
 def train_detector(

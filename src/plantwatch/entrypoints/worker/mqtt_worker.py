@@ -28,10 +28,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from plantwatch.adapters.broker.publisher import publication_time
 from plantwatch.adapters.wire import decode_batch, module_of_topic, shared_subscription
 from plantwatch.domain.errors import InvalidInputError
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyRepository, TrainedModel
+from plantwatch.entrypoints.metrics import WORKER_LAG, WORKER_LAST_LAG, WORKER_MESSAGES, record_ingest
 from plantwatch.services.drift import DriftMonitor
 from plantwatch.services.incidents import IncidentTracking
 from plantwatch.services.ingest import IngestResult, ReadingContext, ingest_frame
@@ -153,6 +155,9 @@ class MqttWorker:
     def _connect(self) -> None:
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = self.session_expiry_s
+        # at most this many unacknowledged messages on their way to this worker: the rest wait in the broker's
+        # queue for the session (bounded by its max_queued_messages, see docker/mosquitto.conf)
+        properties.ReceiveMaximum = self.settings.mqtt_receive_maximum
         self._client.connect(
             self.settings.mqtt_host,
             self.settings.mqtt_port,
@@ -321,14 +326,23 @@ class MqttWorker:
             self.stats.rejected_reasons = [*self.stats.rejected_reasons[-99:], reason]
             log.warning("rejected message on %s", reason)
             client.ack(message.mid, message.qos)
+            WORKER_MESSAGES.labels("rejected").inc()
             return
         except Exception:
             self.stats.failed += 1
+            WORKER_MESSAGES.labels("failed").inc()
             log.exception("storing a message from %s failed; reconnecting for redelivery", message.topic)
             self._dropping.set()
             client.disconnect()
             return
         client.ack(message.mid, message.qos)
+        WORKER_MESSAGES.labels("stored").inc()
+        published_at = publication_time(message.properties)
+        if published_at is not None:
+            lag = max(0.0, time.time() - published_at)
+            WORKER_LAG.observe(lag)
+            WORKER_LAST_LAG.set(lag)
+        record_ingest(result, via="mqtt")
         self.stats.stored += 1
         self.stats.readings += result.readings
         self.stats.scores += result.new_scores
@@ -344,7 +358,7 @@ class MqttWorker:
             raise InvalidInputError(
                 f"this worker serves {[m.value for m in self.modules]}, not {module.value}"
             )
-        batch = decode_batch(payload, module, model.card.feature_names)
+        batch = decode_batch(payload, module, model.card.feature_names, self.settings.plausibility(module))
         return ingest_frame(
             batch.frame,
             model,

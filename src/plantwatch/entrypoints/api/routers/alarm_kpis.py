@@ -5,12 +5,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from plantwatch.domain.access import Role
 from plantwatch.domain.modules import known_modules
+from plantwatch.entrypoints.api.access import role_dependency
 from plantwatch.entrypoints.api.dependencies import MODULE_SCHEMA, ContainerDep, module_or_404
 from plantwatch.entrypoints.api.schemas import AlarmKpisOut
 from plantwatch.services.incidents import module_kpis
 
-router = APIRouter(tags=["incidents"])
+router = APIRouter(tags=["incidents"], dependencies=[role_dependency(Role.VIEWER)])
 
 
 @router.get(

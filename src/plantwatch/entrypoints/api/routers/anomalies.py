@@ -1,29 +1,32 @@
 """Read side of the store: anomaly pages, one anomaly with its root cause, and the score series."""
 
 from dataclasses import replace
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict
 
-from plantwatch.adapters.wire import MAX_NAME_CHARS, NO_CONTROL_CHARS
+from plantwatch.adapters.wire import MAX_NAME_CHARS, NO_CONTROL_CHARS, NaiveTimestamp
+from plantwatch.domain.access import Role
 from plantwatch.domain.anomaly import Severity
 from plantwatch.domain.errors import NotFoundError
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyQuery
+from plantwatch.entrypoints.api.access import role_dependency
 from plantwatch.entrypoints.api.dependencies import ContainerDep, ModuleDep
 from plantwatch.entrypoints.api.schemas import AnomalyOut, AnomalyPageOut
 
-router = APIRouter(tags=["anomalies"])
+router = APIRouter(tags=["anomalies"], dependencies=[role_dependency(Role.VIEWER)])
 
 MAX_PAGE = 1000
 MAX_SCORES = 50_000
 
 
 def anomaly_query(
-    since: Annotated[datetime | None, Query(description="window_end at or after, plant local time")] = None,
-    until: Annotated[datetime | None, Query(description="window_end before, plant local time")] = None,
+    since: Annotated[
+        NaiveTimestamp | None, Query(description="window_end at or after, plant local time")
+    ] = None,
+    until: Annotated[NaiveTimestamp | None, Query(description="window_end before, plant local time")] = None,
     min_severity: Annotated[Severity | None, Query(description="low, medium, high or critical")] = None,
     feature: Annotated[
         str | None,
@@ -97,7 +100,7 @@ class ScorePointOut(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
 
-    timestamp: datetime
+    timestamp: NaiveTimestamp
     source: str
     score: float
     threshold: float
@@ -116,8 +119,8 @@ class ScoreSeriesOut(BaseModel):
 def list_scores(
     container: ContainerDep,
     module: ModuleDep,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
+    since: Annotated[NaiveTimestamp | None, Query(description="at or after, plant local time")] = None,
+    until: Annotated[NaiveTimestamp | None, Query(description="before, plant local time")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_SCORES)] = 5000,
 ) -> ScoreSeriesOut:
     points = container.repository.list_scores(module, since=since, until=until, limit=limit)

@@ -12,7 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Request
 
 from plantwatch.bootstrap import Container, build_chatbot_service
+from plantwatch.domain.access import Role
 from plantwatch.domain.modules import Module
+from plantwatch.entrypoints.api.access import role_dependency
 from plantwatch.entrypoints.api.dependencies import ContainerDep
 from plantwatch.entrypoints.api.schemas import AnomalyOut, ChatAnswer, ChatQuery
 from plantwatch.services.chatbot import ChatbotService
@@ -41,7 +43,7 @@ async def chatbot_lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-router = APIRouter(tags=["chatbot"], lifespan=chatbot_lifespan)
+router = APIRouter(tags=["chatbot"], lifespan=chatbot_lifespan, dependencies=[role_dependency(Role.VIEWER)])
 
 
 def get_chatbot(request: Request, container: ContainerDep) -> ChatbotService:

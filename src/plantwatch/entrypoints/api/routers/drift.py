@@ -8,10 +8,12 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
+from plantwatch.domain.access import Role
 from plantwatch.domain.modules import Module
+from plantwatch.entrypoints.api.access import role_dependency
 from plantwatch.entrypoints.api.dependencies import ContainerDep, ModuleDep
 
-router = APIRouter(tags=["models"])
+router = APIRouter(tags=["models"], dependencies=[role_dependency(Role.VIEWER)])
 
 MAX_EVENTS = 100
 

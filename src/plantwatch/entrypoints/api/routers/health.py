@@ -2,17 +2,19 @@
 registered version with its stage)."""
 
 import logging
-from datetime import datetime
 from typing import Any, Literal
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
-from starlette.concurrency import run_in_threadpool
 
+from plantwatch.adapters.wire import NaiveTimestamp
 from plantwatch.domain.lifecycle import Stage
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import ModelCard
+from plantwatch.entrypoints.api.access import ViewerDep
 from plantwatch.entrypoints.api.dependencies import ContainerDep
 from plantwatch.services.lifecycle import VersionView, list_versions
 
@@ -53,7 +55,7 @@ class ModelOut(BaseModel):
     threshold_method: str
     training_source: str
     data_hash: str
-    created_at: datetime
+    created_at: NaiveTimestamp
     metrics: dict[str, Any]
     stage: Stage | None = None
     """candidate, production or archived (None when the app runs without a registry)."""
@@ -68,14 +70,35 @@ class ModelsOut(BaseModel):
     """Modules with no model loaded, and what to do about it."""
 
 
+# /health runs its store check on a thread of its own, not in the pool the sync routes share: when they
+# saturate the pool, a health check queued behind them would time out and get the server restarted.
+_HEALTH_THREAD = anyio.CapacityLimiter(1)
+HEALTH_TIMEOUT_S = 2.0
+
+
+def store_problem(error: BaseException) -> str:
+    """What went wrong reaching the store, in words that name no host, user or driver (those are logged)."""
+    text = str(error).lower()
+    if isinstance(error, TimeoutError) or "timeout" in text or "timed out" in text:
+        return "the store did not answer in time"
+    if isinstance(error, ConnectionRefusedError) or "refused" in text:
+        return "connection refused"
+    if "authentication" in text or "password" in text:
+        return "the store refused the credentials"
+    return "the store is unreachable"
+
+
 @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
 async def health(container: ContainerDep) -> Any:
     database_error = None
     try:
-        await run_in_threadpool(container.check_database)
+        with anyio.fail_after(HEALTH_TIMEOUT_S):
+            await anyio.to_thread.run_sync(
+                container.check_database, abandon_on_cancel=True, limiter=_HEALTH_THREAD
+            )
     except Exception as error:  # any failure to reach the store is what this endpoint reports
         log.warning("health check: store unreachable: %s", error)
-        database_error = f"{type(error).__name__}: {error}"
+        database_error = store_problem(error)
     modules = []
     # a configured module beyond the seed's never trained is not in service yet (GET /modules lists it)
     for module in filter(container.model_expected, container.modules):
@@ -109,7 +132,7 @@ async def health(container: ContainerDep) -> Any:
     response_model=ModelsOut,
     summary="Served and registered model versions: stage, training data fingerprint, threshold, metrics",
 )
-def list_models(container: ContainerDep) -> ModelsOut:
+def list_models(container: ContainerDep, _caller: ViewerDep) -> ModelsOut:
     registry = container.registry
     versions: list[VersionView] = []
     if registry is not None:

@@ -14,11 +14,13 @@ from starlette.concurrency import run_in_threadpool
 
 from plantwatch.adapters.wire import MAX_NAME_CHARS, NO_CONTROL_CHARS
 from plantwatch.bootstrap import Container
+from plantwatch.domain.access import Role
 from plantwatch.domain.anomaly import Severity
 from plantwatch.domain.errors import InvalidInputError
 from plantwatch.domain.incidents import MAX_ACTOR_CHARS, IncidentAction, IncidentState
 from plantwatch.domain.ports import AnomalyQuery, IncidentDetail, IncidentQuery
-from plantwatch.entrypoints.api.dependencies import MODULE_SCHEMA, ApiKeyDep, ContainerDep, module_or_404
+from plantwatch.entrypoints.api.access import OperatorDep, role_dependency
+from plantwatch.entrypoints.api.dependencies import MODULE_SCHEMA, ContainerDep, module_or_404
 from plantwatch.entrypoints.api.schemas import (
     AnomalyOut,
     AuditEntryOut,
@@ -111,7 +113,12 @@ def _detail_out(container: Container, detail: IncidentDetail) -> IncidentDetailO
     )
 
 
-@router.get("/incidents", response_model=IncidentPageOut, summary="Incidents, newest first")
+@router.get(
+    "/incidents",
+    response_model=IncidentPageOut,
+    summary="Incidents, newest first",
+    dependencies=[role_dependency(Role.VIEWER)],
+)
 def list_incidents(
     container: ContainerDep, query: Annotated[IncidentQuery, Depends(incident_query)]
 ) -> IncidentPageOut:
@@ -124,6 +131,7 @@ def list_incidents(
 
 @router.get(
     "/incidents/{incident_id}",
+    dependencies=[role_dependency(Role.VIEWER)],
     response_model=IncidentDetailOut,
     summary="One incident with its anomalies and audit log",
 )
@@ -159,7 +167,7 @@ _ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def acknowledge_incident(
     container: ContainerDep,
     incident_id: IncidentId,
-    _key: ApiKeyDep,
+    _caller: OperatorDep,
     header_actor: ActorDep,
     body: Annotated[OperatorActionIn | None, Body()] = None,
 ) -> IncidentDetailOut:
@@ -176,7 +184,7 @@ async def shelve_incident(
     container: ContainerDep,
     incident_id: IncidentId,
     body: ShelveIn,
-    _key: ApiKeyDep,
+    _caller: OperatorDep,
     header_actor: ActorDep,
 ) -> IncidentDetailOut:
     actor = _actor(body, header_actor)
@@ -193,7 +201,7 @@ async def comment_incident(
     container: ContainerDep,
     incident_id: IncidentId,
     body: CommentIn,
-    _key: ApiKeyDep,
+    _caller: OperatorDep,
     header_actor: ActorDep,
 ) -> IncidentDetailOut:
     actor = _actor(body, header_actor)
@@ -209,7 +217,7 @@ async def comment_incident(
 async def resolve_incident(
     container: ContainerDep,
     incident_id: IncidentId,
-    _key: ApiKeyDep,
+    _caller: OperatorDep,
     header_actor: ActorDep,
     body: Annotated[OperatorActionIn | None, Body()] = None,
 ) -> IncidentDetailOut:

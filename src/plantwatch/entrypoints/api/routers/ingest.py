@@ -20,15 +20,18 @@ from plantwatch.adapters.wire import (
     MAX_NAME_CHARS,
     NO_CONTROL_CHARS,
     ReadingBatchIn,
+    check_plausible,
     checked_source,
 )
 from plantwatch.bootstrap import Container
 from plantwatch.domain.errors import InvalidInputError
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
-from plantwatch.entrypoints.api.dependencies import ApiKeyDep, ContainerDep, ModuleDep
+from plantwatch.entrypoints.api.access import AdminDep
+from plantwatch.entrypoints.api.dependencies import ContainerDep, ModuleDep
 from plantwatch.entrypoints.api.errors import BatchTooLargeError
 from plantwatch.entrypoints.api.schemas import AnomalyOut
+from plantwatch.entrypoints.metrics import record_ingest
 from plantwatch.services.ingest import IngestResult, ingest_frame
 
 router = APIRouter(tags=["ingest"])
@@ -115,10 +118,9 @@ def _check_size(container: Container, count: int) -> None:
         raise BatchTooLargeError(f"the batch has {count} readings; at most {limit} per request")
 
 
-async def _json_frames(
-    request: Request, module: Module, container: Container
+def _parse_json_batch(
+    body: bytes, module: Module, container: Container
 ) -> tuple[SensorFrame, SensorFrame | None]:
-    body = await request.body()
     try:
         batch = ReadingBatchIn.model_validate_json(body)
     except ValidationError as error:
@@ -126,7 +128,16 @@ async def _json_frames(
             [{**item, "loc": ("body", *item["loc"])} for item in error.errors(include_url=False)]
         ) from None
     _check_size(container, len(batch.readings) + len(batch.context))
-    return batch.to_frames(module, container.model(module).card.feature_names)
+    feature_names = container.model(module).card.feature_names
+    return batch.to_frames(module, feature_names, container.settings.plausibility(module))
+
+
+async def _json_frames(
+    request: Request, module: Module, container: Container
+) -> tuple[SensorFrame, SensorFrame | None]:
+    body = await request.body()  # at most settings.max_body_bytes: the middleware stops larger ones
+    # parsing megabytes of JSON takes a while: on a worker thread, so the event loop keeps serving
+    return await run_in_threadpool(_parse_json_batch, body, module, container)
 
 
 async def _csv_frame(request: Request, module: Module, container: Container) -> SensorFrame:
@@ -150,6 +161,7 @@ async def _csv_frame(request: Request, module: Module, container: Container) -> 
     data = await upload.read()
     frame = await run_in_threadpool(load_readings_csv, module, data, name)
     _check_size(container, len(frame))
+    check_plausible(frame, container.settings.plausibility(module))
     return replace(frame, source=source)
 
 
@@ -159,7 +171,9 @@ async def _csv_frame(request: Request, module: Module, container: Container) -> 
     summary="Score a batch of readings (JSON or CSV upload) and store its anomalies",
     openapi_extra=_BODY_DOC,
 )
-async def ingest(request: Request, container: ContainerDep, module: ModuleDep, _key: ApiKeyDep) -> IngestOut:
+async def ingest(
+    request: Request, container: ContainerDep, module: ModuleDep, _caller: AdminDep
+) -> IngestOut:
     model = container.model(module)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith(CSV_MEDIA_TYPES):
@@ -176,4 +190,5 @@ async def ingest(request: Request, container: ContainerDep, module: ModuleDep, _
         container.context,
     )
     container.feed.publish(result.anomalies)
+    record_ingest(result, via="http")
     return IngestOut.from_result(result)

@@ -15,13 +15,15 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from plantwatch.bootstrap import Container
+from plantwatch.domain.access import Role
 from plantwatch.domain.anomaly import Anomaly
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyQuery
+from plantwatch.entrypoints.api.access import role_dependency
 from plantwatch.entrypoints.api.dependencies import MODULE_SCHEMA, ContainerDep, module_or_404
 from plantwatch.entrypoints.api.schemas import AnomalyOut
 
-router = APIRouter(tags=["anomalies"])
+router = APIRouter(tags=["anomalies"], dependencies=[role_dependency(Role.VIEWER)])
 
 POLL_PAGE = 200
 # Enough ids to recognise anything still on the newest polled page; older ones can be forgotten.

@@ -105,11 +105,27 @@
     banner.hidden = false;
   }
 
-  async function api(path, options = {}) {
+  // With API keys configured the server answers 401 until the page sends a viewer key; the key is asked for
+  // once and kept for this browser tab only.
+  const KEY_STORAGE = "plantwatch-api-key";
+
+  function keyHeaders() {
+    const key = sessionStorage.getItem(KEY_STORAGE);
+    return key ? { "X-API-Key": key } : {};
+  }
+
+  async function api(path, options = {}, askedForKey = false) {
     const response = await fetch(path, {
       ...options,
-      headers: { Accept: "application/json", ...(options.headers || {}) },
+      headers: { Accept: "application/json", ...keyHeaders(), ...(options.headers || {}) },
     });
+    if (response.status === 401 && !askedForKey) {
+      const key = window.prompt("This plantwatch server needs an API key (viewer role or higher):");
+      if (key) {
+        sessionStorage.setItem(KEY_STORAGE, key.trim());
+        return api(path, options, true);
+      }
+    }
     const body = await response.json().catch(() => null);
     if (!response.ok) {
       const detail = !body || !body.detail ? response.statusText : typeof body.detail === "string"
