@@ -5,10 +5,12 @@ from pydantic import BaseModel, Field
 
 from plantwatch.adapters.modules.catalog import module_config
 from plantwatch.bootstrap import Container
+from plantwatch.domain.access import Role
 from plantwatch.domain.modules import Module
+from plantwatch.entrypoints.api.access import role_dependency
 from plantwatch.entrypoints.api.dependencies import ContainerDep
 
-router = APIRouter(tags=["modules"])
+router = APIRouter(tags=["modules"], dependencies=[role_dependency(Role.VIEWER)])
 
 
 class FeatureOut(BaseModel):
