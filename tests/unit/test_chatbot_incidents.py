@@ -27,7 +27,14 @@ INCIDENTS = {
     "cyber_today": (Module.CYBER, "swat", datetime(2024, 3, 14, 9, 0), 2, Severity.HIGH, "P101"),
     "cyber_yesterday": (Module.CYBER, "swat-2", datetime(2024, 3, 13, 10, 0), 1, Severity.CRITICAL, "LIT101"),
     "cyber_old": (Module.CYBER, "swat", datetime(2024, 3, 6, 10, 0), 1, Severity.MEDIUM, "FIT101"),
-    "machine_resolved": (Module.MACHINE, "press-2", datetime(2024, 3, 5, 8, 0), 3, Severity.HIGH, "current_a"),
+    "machine_resolved": (
+        Module.MACHINE,
+        "press-2",
+        datetime(2024, 3, 5, 8, 0),
+        3,
+        Severity.HIGH,
+        "current_a",
+    ),
     "machine_last_week": (
         Module.MACHINE,
         "press-2",
@@ -68,7 +75,9 @@ def build_incidents() -> tuple[InMemoryIncidentRepository, dict[str, str]]:
         ids[name] = next(i.id for i in result.incidents if i.start == first)
     # the readings went on past the gap: every incident but today's clears
     for module, source in {(m, s) for m, s, *_ in INCIDENTS.values()}:
-        store.record(module, source, [], POLICY, NOW if source != "swat" else datetime(2024, 3, 14, 9, 5), NOW)
+        store.record(
+            module, source, [], POLICY, NOW if source != "swat" else datetime(2024, 3, 14, 9, 5), NOW
+        )
     store.act(ids["cyber_yesterday"], IncidentAction.ACKNOWLEDGE, "alice", datetime(2024, 3, 13, 10, 30))
     store.act(ids["cyber_old"], IncidentAction.RESOLVE, "bob", datetime(2024, 3, 6, 11, 0))
     store.act(ids["machine_resolved"], IncidentAction.RESOLVE, "bob", datetime(2024, 3, 5, 9, 0))
@@ -204,7 +213,11 @@ def test_without_an_incident_store_the_answer_says_so_without_figures(
 ) -> None:
     anomalies, _, _ = stores
     bot = chatbot()
-    for question in ("what is open?", "how many incidents in machine last week?", "who acked the last incident?"):
+    for question in (
+        "what is open?",
+        "how many incidents in machine last week?",
+        "who acked the last incident?",
+    ):
         reply = bot.answer(anomalies, question)
         assert reply.facts["incident_store"] is False
         assert reply.cited_incident_ids == []

@@ -7,6 +7,7 @@ no figure.
 
 from collections import Counter
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from plantwatch.domain.incidents import Incident, IncidentAction, IncidentState
 from plantwatch.domain.modules import Module
@@ -86,10 +87,14 @@ def _written(incident: Incident) -> str:
     )
 
 
-def _range_fields(query: Query) -> dict[str, str | None]:
+def _period(query: Query) -> str:
+    return query.time_range.label if query.time_range is not None else "in the whole store"
+
+
+def _range_fields(query: Query) -> dict[str, Any]:
     time_range = query.time_range
     return {
-        "period": time_range.label if time_range is not None else "in the whole store",
+        "period": _period(query),
         "since": time_range.start.isoformat() if time_range and time_range.start else None,
         "until": time_range.end.isoformat() if time_range and time_range.end else None,
     }
@@ -167,7 +172,7 @@ def incident_acknowledger(query: Query, store: Store) -> Answer:
         ]
     if not newest:
         return Answer(
-            text=f"There is no incident in {query.scope_words()} {_range_fields(query)['period']}.",
+            text=f"There is no incident in {query.scope_words()} {_period(query)}.",
             facts=AcknowledgerFacts(module=_module_fact(query), incident=None, acknowledged=False),
         )
     incident = _newest_first(newest)[0]
