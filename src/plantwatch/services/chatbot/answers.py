@@ -818,6 +818,7 @@ CAPABILITIES = {
     Intent.SENSOR_INVOLVEMENT: "whether a sensor is involved in any anomaly",
     Intent.LATEST_ANOMALY: "the latest or first anomalies, or the highest scores",
     Intent.SHARE: "what share of anomalies are of a severity, a sensor or a module",
+    Intent.OPEN_INCIDENTS: "which incidents are open, how many there were, who acknowledged the latest",
 }
 
 _REASONS = {
