@@ -6,6 +6,7 @@ out from the fake's incidents and audit log directly, not through the chatbot's 
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +15,7 @@ from plantwatch.bootstrap import Container
 from plantwatch.domain.anomaly import Severity
 from plantwatch.domain.incidents import IncidentAction, IncidentPolicy, IncidentState
 from plantwatch.domain.modules import Module
+from plantwatch.domain.ports import IncidentRepository
 from plantwatch.services.chatbot import ChatbotService, Intent, RuleBasedIntentClassifier
 from plantwatch.services.incidents import IncidentTracking
 from plantwatch.settings import Settings
@@ -21,6 +23,7 @@ from tests.chatbot.fixture_store import FEATURE_NAMES, NOW, build_store
 from tests.fakes import InMemoryAnomalyRepository, InMemoryIncidentRepository, make_anomaly
 from tests.unit.test_chatbot_api import app_with
 
+IncidentStore = TypeVar("IncidentStore", bound=IncidentRepository)
 POLICY = IncidentPolicy(gap=timedelta(minutes=10), on_delay_windows=1)
 # name: (module, source, first window_end, windows, severity, main cause)
 INCIDENTS = {
@@ -54,8 +57,8 @@ INCIDENTS = {
 }
 
 
-def build_incidents() -> tuple[InMemoryIncidentRepository, dict[str, str]]:
-    store = InMemoryIncidentRepository()
+def build_incidents(store: IncidentStore) -> tuple[IncidentStore, dict[str, str]]:
+    """The scenario above recorded into `store` (the fake, or a SQL store in the integration test)."""
     ids: dict[str, str] = {}
     for name, (module, source, first, windows, severity, cause) in sorted(
         INCIDENTS.items(), key=lambda item: item[1][2]
@@ -87,7 +90,7 @@ def build_incidents() -> tuple[InMemoryIncidentRepository, dict[str, str]]:
 @pytest.fixture
 def stores() -> tuple[InMemoryAnomalyRepository, InMemoryIncidentRepository, dict[str, str]]:
     anomalies, _ = build_store()
-    incidents, ids = build_incidents()
+    incidents, ids = build_incidents(InMemoryIncidentRepository())
     return anomalies, incidents, ids
 
 
@@ -236,7 +239,7 @@ def test_anomaly_questions_keep_their_intents() -> None:
 @pytest.fixture
 def client_and_ids() -> Iterator[tuple[TestClient, InMemoryIncidentRepository]]:
     anomalies, _ = build_store()
-    incidents, _ = build_incidents()
+    incidents, _ = build_incidents(InMemoryIncidentRepository())
     container = Container(
         settings=Settings(chatbot_embeddings=False),
         repository=anomalies,
