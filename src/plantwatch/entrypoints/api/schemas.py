@@ -258,6 +258,9 @@ class ChatAnswer(BaseModel):
     answer: str = Field(description="The answer; every figure in it comes from the anomaly store.")
     facts: dict[str, Any] = Field(description="The grounded figures the answer states, by name.")
     cited_anomaly_ids: list[str] = Field(description="Every anomaly the figures were computed from.")
+    cited_incident_ids: list[str] = Field(
+        default_factory=list, description="Every incident the figures were computed from."
+    )
     anomalies: list[AnomalyOut] = Field(description="The anomalies the answer shows, most relevant first.")
     data: dict[str, Any] = Field(
         description="Structured data to draw: counts per module and severity, top features, a timeline."

@@ -13,7 +13,13 @@ from typing import Any
 from plantwatch.domain.anomaly import Anomaly, Severity
 from plantwatch.domain.errors import NotFoundError
 from plantwatch.domain.modules import Module, known_modules
-from plantwatch.domain.ports import AnomalyOrder, AnomalyQuery, AnomalyRepository, AnomalyTally
+from plantwatch.domain.ports import (
+    AnomalyOrder,
+    AnomalyQuery,
+    AnomalyRepository,
+    AnomalyTally,
+    IncidentRepository,
+)
 from plantwatch.services.chatbot import queries
 from plantwatch.services.chatbot.facts import (
     AnomalyLine,
@@ -58,6 +64,8 @@ class Store:
     known_features: dict[str, set[Module]]
     cite_cap: int = 500
     shown: int = 10
+    incidents: IncidentRepository | None = None
+    """None where no incident store is wired: questions about incidents are answered without figures."""
 
 
 @dataclass
@@ -65,6 +73,7 @@ class Answer:
     text: str
     facts: Facts
     cited: list[str] = field(default_factory=list)
+    cited_incidents: list[str] = field(default_factory=list)
     shown: list[Anomaly] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -809,6 +818,7 @@ CAPABILITIES = {
     Intent.SENSOR_INVOLVEMENT: "whether a sensor is involved in any anomaly",
     Intent.LATEST_ANOMALY: "the latest or first anomalies, or the highest scores",
     Intent.SHARE: "what share of anomalies are of a severity, a sensor or a module",
+    Intent.OPEN_INCIDENTS: "which incidents are open, how many there were, who acknowledged the latest",
 }
 
 _REASONS = {

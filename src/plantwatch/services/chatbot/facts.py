@@ -271,3 +271,56 @@ class ClarifyFacts(Facts):
     needs: str
     """What the question lacks ("a severity, a sensor or a module")."""
     examples: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class IncidentLine:
+    """One incident as an answer lists it."""
+
+    incident_id: str
+    module: str
+    source: str
+    state: str
+    severity: str
+    start: str
+    end: str
+    top_cause: str | None
+
+
+@dataclass(kw_only=True)
+class NoIncidentStore(Facts):
+    """The chatbot was asked about incidents but runs without an incident store: no figure to give."""
+
+    incident_store: bool = False
+
+
+@dataclass(kw_only=True)
+class OpenIncidentsFacts(RangeFacts):
+    """Incidents not closed (annunciated ones: active or cleared but not yet acknowledged)."""
+
+    module: str
+    count: int
+    by_state: dict[str, int]
+    by_module: dict[str, int]
+    incidents: list[IncidentLine]
+    """The newest ones, as many as the answer shows."""
+
+
+@dataclass(kw_only=True)
+class IncidentCountFacts(RangeFacts):
+    module: str
+    count: int
+    by_state: dict[str, int]
+    by_module: dict[str, int]
+    by_severity: dict[str, int]
+
+
+@dataclass(kw_only=True)
+class AcknowledgerFacts(Facts):
+    module: str
+    incident: IncidentLine | None
+    """The newest incident in scope; None when there is none."""
+    acknowledged: bool
+    actor: str | None = None
+    acknowledged_at: str | None = None
+    """Wall-clock time of the acknowledgement, naive UTC, as the audit log keeps it."""

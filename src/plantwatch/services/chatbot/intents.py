@@ -30,6 +30,12 @@ class Intent(StrEnum):
     COMPARE_MODULES = "compare_modules"
     TREND = "trend"
     """Whether the count per hour/day is rising, falling or flat over a period."""
+    OPEN_INCIDENTS = "open_incidents"
+    """The incidents not closed yet, with state, severity, start and top cause."""
+    COUNT_INCIDENTS = "count_incidents"
+    """How many incidents (alarms, not scored windows) in scope."""
+    INCIDENT_ACKNOWLEDGER = "incident_acknowledger"
+    """Who acknowledged the newest incident in scope, and when, from its audit log."""
     HELP = "help"
     UNKNOWN = "unknown"
 
@@ -151,6 +157,22 @@ INTENT_EXAMPLES: dict[Intent, tuple[str, ...]] = {
         "are machine anomalies rising",
         "is energy trending down",
     ),
+    Intent.OPEN_INCIDENTS: (
+        "what is open",
+        "which incidents are open in cyber",
+        "list the unresolved incidents",
+        "which alarms are still open",
+    ),
+    Intent.COUNT_INCIDENTS: (
+        "how many incidents in machine last week",
+        "count the incidents in cyber",
+        "number of incidents this week",
+    ),
+    Intent.INCIDENT_ACKNOWLEDGER: (
+        "who acknowledged the last cyber incident",
+        "who acked the latest incident in machine",
+        "has anyone acknowledged the last incident",
+    ),
     Intent.HELP: (
         "help",
         "what can you do",
@@ -181,7 +203,18 @@ _SENSOR = r"(sensors?|features?|signals?|tags?|variables?|channels?|measurements
 
 # (intent, weight, pattern). A question's intent is the one with the highest-weight match; order breaks ties.
 _N = r"(\d{1,3}|two|three|four|five|six|seven|eight|nine|ten)"
+_INCIDENT = r"(incidents?|alarms?)"
 _RULES: tuple[tuple[Intent, float, str], ...] = (
+    # Incidents first: these name the incident store's own notions (open, acknowledged, incidents counted).
+    (
+        Intent.INCIDENT_ACKNOWLEDGER,
+        0.99,
+        r"\b(who|anyone|anybody|somebody|someone)\b.*\b(acknowledg\w*|ack(ed)?)\b",
+    ),
+    (Intent.OPEN_INCIDENTS, 0.99, r"^\s*(what|which)('s|\s+is|\s+are)?\s+(still\s+)?(open|unresolved)\b"),
+    (Intent.OPEN_INCIDENTS, 0.99, rf"\b(open|unresolved|unclosed|not closed)\s+(\w+\s+)?{_INCIDENT}"),
+    (Intent.OPEN_INCIDENTS, 0.99, rf"\b{_INCIDENT}\b.*\b(are|is)\s+(still\s+)?(open|unresolved)\b"),
+    (Intent.COUNT_INCIDENTS, 0.99, r"\b(how many|count|number of)\b.*\bincidents\b"),
     (Intent.HIGHEST_SCORE, 0.97, r"\b(highest|maximum|max|largest|biggest|peak|top)\b.*\bscor\w*"),
     (Intent.HIGHEST_SCORE, 0.97, r"\bscor\w*\b.*\b(highest|maximum|max|largest|biggest|peak)\b"),
     (Intent.LOWEST_SCORE, 0.97, r"\b(lowest|minimum|min|smallest)\b.*\bscor\w*"),

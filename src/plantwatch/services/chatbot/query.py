@@ -28,6 +28,9 @@ _OPERATION_WORDS = {
     Intent.SHARE: "share",
     Intent.COMPARE_MODULES: "compare modules",
     Intent.TREND: "trend",
+    Intent.OPEN_INCIDENTS: "open incidents",
+    Intent.COUNT_INCIDENTS: "count incidents",
+    Intent.INCIDENT_ACKNOWLEDGER: "who acknowledged the latest incident",
     Intent.HELP: "help",
     Intent.UNKNOWN: "out of scope",
 }

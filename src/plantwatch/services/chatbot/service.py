@@ -16,11 +16,12 @@ from typing import Any
 from plantwatch.domain.anomaly import Anomaly
 from plantwatch.domain.errors import InvalidInputError
 from plantwatch.domain.modules import Module
-from plantwatch.domain.ports import AnomalyRepository
+from plantwatch.domain.ports import AnomalyRepository, IncidentRepository
 from plantwatch.services.chatbot import queries
 from plantwatch.services.chatbot.answers import HANDLERS, Answer, Store, help_reply
 from plantwatch.services.chatbot.dates import parse_moment
 from plantwatch.services.chatbot.grounding import AnswerRephraser, ungrounded_numbers
+from plantwatch.services.chatbot.incident_answers import INCIDENT_HANDLERS
 from plantwatch.services.chatbot.intents import Intent, IntentClassifier
 from plantwatch.services.chatbot.memory import ConversationMemory, Turn
 from plantwatch.services.chatbot.query import Query
@@ -65,6 +66,7 @@ class ChatReply:
     cited_anomaly_ids: list[str]
     anomalies: list[Anomaly]
     data: dict[str, Any] = field(default_factory=dict)
+    cited_incident_ids: list[str] = field(default_factory=list)
     rephrased: bool = False
     interpretation: str = ""
     """How the question was read ("count and list; cyber; between ... and ...; high or critical severity")."""
@@ -116,8 +118,13 @@ class ChatbotService:
         self.spelling.repair("warm up yesterdy")
 
     def answer(
-        self, repository: AnomalyRepository, question: str, conversation_id: str | None = None
+        self,
+        repository: AnomalyRepository,
+        question: str,
+        conversation_id: str | None = None,
+        incidents: IncidentRepository | None = None,
     ) -> ChatReply:
+        """`incidents`: the incident store questions about incidents read; None where none is wired."""
         text = question.strip()
         if not text:
             raise InvalidInputError("question is empty", field="question")
@@ -141,7 +148,7 @@ class ChatbotService:
             if previous is not None and not own.time_ranges:
                 slots = replace(slots, time_ranges=previous.slots.time_ranges)
         query = Query(self._operation(intent, slots), slots, now, anchored)
-        store = Store(repository, self.parser.feature_modules, self.cite_cap, self.shown)
+        store = Store(repository, self.parser.feature_modules, self.cite_cap, self.shown, incidents)
         answer = self._run(query, store, confidence)
         text_out, rephrased = self._rephrase(question, answer)
         if query.operation not in (Intent.HELP, Intent.UNKNOWN):
@@ -161,6 +168,7 @@ class ChatbotService:
             cited_anomaly_ids=answer.cited,
             anomalies=answer.shown,
             data=answer.data,
+            cited_incident_ids=answer.cited_incidents,
             rephrased=rephrased,
             interpretation=query.describe(),
             query=query.as_facts(),
@@ -173,7 +181,8 @@ class ChatbotService:
             return help_reply(query, store, "unsure", unread=query.slots.unread_time)
         if query.operation is Intent.UNKNOWN and confidence > 0:
             return help_reply(query, store, "unsure" if _names_plant_things(query.slots) else "out_of_scope")
-        return HANDLERS[query.operation](query, store)
+        handler = INCIDENT_HANDLERS.get(query.operation) or HANDLERS[query.operation]
+        return handler(query, store)
 
     @staticmethod
     def _operation(intent: Intent, slots: Slots) -> Intent:

@@ -1,4 +1,4 @@
-"""POST /chatbot/query: questions about the stored anomalies, answered from the anomaly store.
+"""POST /chatbot/query: questions about the stored anomalies and incidents, answered from their stores.
 
 The chatbot service lives on app.state.chatbot. This router's lifespan builds it when the app starts (keyword
 rules at once, the embedding model loading in a background thread), so no request waits for a model.
@@ -56,7 +56,8 @@ ChatbotDep = Annotated[ChatbotService, Depends(get_chatbot)]
 
 @router.post("/chatbot/query", response_model=ChatAnswer, summary="Ask a question about the anomalies")
 def query_chatbot(query: ChatQuery, chatbot: ChatbotDep, container: ContainerDep) -> ChatAnswer:
-    reply = chatbot.answer(container.repository, query.question, query.conversation_id)
+    incidents = container.incidents.repository if container.incidents is not None else None
+    reply = chatbot.answer(container.repository, query.question, query.conversation_id, incidents)
     return ChatAnswer(
         conversation_id=reply.conversation_id,
         intent=reply.intent,
@@ -64,6 +65,7 @@ def query_chatbot(query: ChatQuery, chatbot: ChatbotDep, container: ContainerDep
         answer=reply.answer,
         facts=reply.facts,
         cited_anomaly_ids=reply.cited_anomaly_ids,
+        cited_incident_ids=reply.cited_incident_ids,
         anomalies=[AnomalyOut.from_domain(a) for a in reply.anomalies],
         data=reply.data,
         rephrased=reply.rephrased,
