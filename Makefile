@@ -42,7 +42,7 @@ test: lint
 # missing and builds the base images without a registry). See docs/deployment.md.
 compose-e2e: install
 	docker/local/start-docker.sh
-	docker/local/build-base-images.sh $(BIN)/pip
+	docker/local/build-base-images.sh $(abspath $(BIN))/pip
 	PLANTWATCH_COMPOSE_E2E=1 $(BIN)/pytest -q -s -p no:cacheprovider -m compose tests/compose
 
 # The plain rule at the 99 % normal quantile for every set, then each real set under its chosen alarm rule
