@@ -8,7 +8,7 @@ An anomaly keeps the raw score as `score`; its `threshold` is the threshold of t
 score itself under the plain rule), and its severity says how far the statistic is past that threshold.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -26,7 +26,7 @@ from plantwatch.domain.root_cause import rank_root_causes
 class ScoringResult:
     points: list[ScorePoint]
     anomalies: list[Anomaly]
-    alarm_state: AlarmState = AlarmState()
+    alarm_state: AlarmState = field(default_factory=AlarmState)
     """Where the alarm rule stands after the frame's last reading."""
 
 
