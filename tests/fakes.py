@@ -93,6 +93,8 @@ def make_score_point(
     threshold: float = 1.0,
     model_name: str = "lstm_ae",
     model_version: str = "1",
+    statistic: float | None = None,
+    alarm: bool | None = None,
 ) -> ScorePoint:
     return ScorePoint(
         module=module,
@@ -102,6 +104,8 @@ def make_score_point(
         threshold=threshold,
         model_name=model_name,
         model_version=model_version,
+        statistic=statistic,
+        alarm=alarm,
     )
 
 
@@ -240,6 +244,28 @@ class InMemoryAnomalyRepository:
         ]
         selected.sort(key=lambda p: (p.timestamp, p.source, p.model_name, p.model_version))
         return selected[:limit]
+
+    def latest_scores(
+        self,
+        module: Module,
+        source: str,
+        model_name: str,
+        model_version: str,
+        before: datetime,
+        limit: int,
+    ) -> list[ScorePoint]:
+        check_range(None, before, limit)
+        selected = sorted(
+            (
+                p
+                for p in self.scores.values()
+                if (p.module, p.source, p.model_name, p.model_version)
+                == (module, source, model_name, model_version)
+                and p.timestamp < before
+            ),
+            key=lambda p: p.timestamp,
+        )
+        return selected[-limit:]
 
 
 @dataclass

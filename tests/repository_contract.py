@@ -358,6 +358,40 @@ def check_batch_with_a_bad_anomaly_stores_no_score(repository: AnomalyRepository
     assert repository.list_scores(Module.ENERGY) == [] and _all(repository) == []
 
 
+def check_latest_scores_of_one_source_and_version_before_a_time(repository: AnomalyRepository) -> None:
+    """Where live scoring continues the alarm rule from: the last points of one source under one model
+    version, strictly before a time, oldest first, with the statistic and alarm they were stored with."""
+    points = [
+        make_score_point(BASE_TIME + timedelta(seconds=i), score=i / 10, statistic=i / 7, alarm=i % 3 == 0)
+        for i in range(10)
+    ]
+    others = [
+        make_score_point(BASE_TIME + timedelta(seconds=5), source="meter-2", statistic=9.0, alarm=True),
+        make_score_point(BASE_TIME + timedelta(seconds=5), model_version="2", statistic=9.0, alarm=True),
+        make_score_point(BASE_TIME + timedelta(seconds=5), module=Module.MACHINE, statistic=9.0),
+        make_score_point(BASE_TIME + timedelta(seconds=5), model_name="gru", statistic=9.0),
+    ]
+    repository.add_batch([*reversed(points), *others], [])
+    latest = repository.latest_scores(
+        Module.ENERGY, "meter-1", "lstm_ae", "1", BASE_TIME + timedelta(seconds=8), 3
+    )
+    assert latest == points[5:8]
+    assert [p.statistic for p in latest] == [5 / 7, 6 / 7, 7 / 7]
+    assert [p.alarm for p in latest] == [False, True, False]
+    assert repository.latest_scores(Module.ENERGY, "meter-1", "lstm_ae", "1", BASE_TIME, 3) == []
+    assert repository.latest_scores(
+        Module.ENERGY, "meter-1", "lstm_ae", "2", BASE_TIME + timedelta(days=1), 5
+    ) == [others[1]]
+    # a point stored before scores carried the rule reads back without them
+    old = make_score_point(BASE_TIME + timedelta(minutes=5))
+    repository.add_scores([old])
+    assert repository.list_scores(Module.ENERGY, since=old.timestamp) == [old]
+    assert old.statistic is None and old.alarm is None
+    with pytest.raises(InvalidInputError) as error:
+        repository.add_scores([make_score_point(BASE_TIME + timedelta(minutes=9), statistic=float("nan"))])
+    assert error.value.field == "statistic"
+
+
 CONTRACT: list[Callable[[AnomalyRepository], None]] = [
     check_add_many_is_idempotent,
     check_get_round_trips_every_field,
@@ -378,5 +412,6 @@ CONTRACT: list[Callable[[AnomalyRepository], None]] = [
     check_histogram_counts_per_half_open_bucket,
     check_batch_stores_scores_and_anomalies_together_and_idempotently,
     check_batch_with_a_bad_anomaly_stores_no_score,
+    check_latest_scores_of_one_source_and_version_before_a_time,
 ]
 CONTRACT_IDS = [check.__name__.removeprefix("check_") for check in CONTRACT]

@@ -4,6 +4,7 @@ The readings are smooth periodic signals with a little noise; `spike_frame` puts
 known feature so a test can check that the anomaly is found and that feature is ranked first.
 """
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,9 +13,11 @@ import pandas as pd
 
 from plantwatch.adapters.detectors.catalog import build_detector
 from plantwatch.adapters.wire import ReadingIn
+from plantwatch.domain.alarms import parse_alarm_rule
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import ModelCard, TrainedModel
+from plantwatch.domain.thresholds import QuantileThresholder
 
 FEATURES = ["flow", "pressure", "temperature"]
 START = datetime(2024, 3, 1)
@@ -95,3 +98,29 @@ def as_json_readings(frame: SensorFrame) -> list[dict[str, Any]]:
         {"timestamp": ts.isoformat(), "values": {str(k): float(v) for k, v in row.items()}}
         for ts, row in frame.values.iterrows()
     ]
+
+
+def with_alarm_rule(model: TrainedModel, spec: str, quantile: float = 0.98) -> TrainedModel:
+    """`model` with the alarm rule `spec` calibrated, as `train` does, on scores of normal readings it was
+    not fitted on; the threshold is the rule statistic's."""
+    normal = normal_frame(800, module=model.card.module, seed=11)
+    scores = model.detector.score(normal.to_numpy())
+    rule, threshold = parse_alarm_rule(spec).calibrate(scores, QuantileThresholder(quantile))
+    card = replace(
+        model.card,
+        threshold=threshold,
+        threshold_method="quantile",
+        alarm_rule=rule.spec,
+        alarm_reference=None if np.isnan(rule.reference) else rule.reference,
+    )
+    return TrainedModel(detector=model.detector, card=card)
+
+
+def drifting_frame(rows: int, **kwargs: Any) -> SensorFrame:
+    """Normal readings with a sustained small offset on pressure over the middle third and one spike on
+    flow: what smoothing and persistence are for (a single reading's score barely moves under the shift)."""
+    frame = normal_frame(rows, **kwargs)
+    values = frame.values.copy()
+    values.iloc[rows // 3 : 2 * rows // 3, values.columns.get_loc("pressure")] += 0.6
+    values.iloc[5 * rows // 6, values.columns.get_loc("flow")] += 25.0
+    return SensorFrame(module=frame.module, source=frame.source, values=values)

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
 
     # Unacknowledged messages the broker may send a worker at once (MQTT v5 Receive Maximum).
     mqtt_receive_maximum: int = Field(default=20, ge=1, le=65_535)
+    # A worker handed a source's next message before another worker stored the one before waits this long
+    # for that score, so the alarm rule (EWMA, CUSUM, persistence) continues exactly (services/ingest.py).
+    alarm_state_wait_s: float = Field(default=5.0, ge=0)
     # Port of the worker's Prometheus endpoint (none when unset).
     worker_metrics_port: int | None = None
 

@@ -1,12 +1,19 @@
 """Alarm logic apart from the score: EWMA, CUSUM, k-of-n persistence and minimum gap, calibrated on normal
 scores only."""
 
-import numpy as np
-import pytest
+import itertools
+from dataclasses import replace
 
-from plantwatch.domain.alarms import AlarmRule, parse_alarm_rule
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plantwatch.domain.alarms import AlarmRule, parse_alarm_rule, rule_of_card
 from plantwatch.domain.errors import InvalidInputError
-from plantwatch.domain.thresholds import QuantileThresholder, alarm_runs
+from plantwatch.domain.thresholds import AlarmBudgetThresholder, QuantileThresholder, alarm_runs
+from tests.streaming_support import trained_pca
 
 
 def normal_scores(n: int, seed: int = 0) -> np.ndarray:
@@ -71,3 +78,90 @@ def test_spec_round_trips_and_bad_parts_are_named() -> None:
         parse_alarm_rule("4of3")
     with pytest.raises(InvalidInputError, match="both ewma and cusum"):
         parse_alarm_rule("ewma+cusum")
+
+
+# Rules live scoring applies: smoothing and persistence, each alone and combined.
+LIVE_RULES = ["none", "ewma:0.2", "cusum:0.9", "2of3", "ewma:0.3+3of5", "cusum:0.8+2of4"]
+
+
+def _calibrated(spec: str) -> tuple[AlarmRule, float]:
+    return parse_alarm_rule(spec).calibrate(normal_scores(2_000), QuantileThresholder(0.95))
+
+
+def _series_with_shifts() -> np.ndarray:
+    """Normal scores with two shifts (alarms) and a few NaN (readings without a full window)."""
+    scores = normal_scores(400, seed=5)
+    scores[120:150] += 2.0
+    scores[300:304] += 4.0
+    scores[:3] = np.nan
+    return scores
+
+
+@pytest.mark.parametrize("spec", LIVE_RULES)
+@settings(max_examples=40, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=1, max_value=399), max_size=12))
+def test_rule_run_batch_after_batch_equals_the_whole_series(spec: str, cuts: list[int]) -> None:
+    rule, threshold = _calibrated(spec)
+    scores = _series_with_shifts()
+    whole = rule.alarms(scores, threshold)
+    assert whole.any() and not whole.all()
+    edges = [0, *sorted(set(cuts)), len(scores)]
+    state = None
+    alarms, statistic = [], []
+    for begin, end in itertools.pairwise(edges):
+        applied = rule.run(scores[begin:end], threshold, state)
+        alarms.append(applied.alarms)
+        statistic.append(applied.statistic)
+        state = applied.state
+    np.testing.assert_array_equal(np.concatenate(alarms), whole)
+    # bit for bit, not approximately: the recursion continues with the very float it stopped at
+    np.testing.assert_array_equal(np.concatenate(statistic), rule.statistic(scores))
+
+
+@pytest.mark.parametrize("spec", LIVE_RULES)
+def test_state_rebuilt_from_stored_statistics_continues_exactly(spec: str) -> None:
+    """What live scoring does after a restart or on another worker: the state from the last stored
+    statistics (readings without a score are not stored) gives the same alarms as the whole series."""
+    rule, threshold = _calibrated(spec)
+    scores = _series_with_shifts()
+    whole = rule.alarms(scores, threshold)
+    for cut in (5, 121, 140, 149, 301):
+        stored = rule.statistic(scores[:cut])
+        stored = stored[~np.isnan(stored)][-rule.history_needed :] if rule.needs_state else stored[:0]
+        state = rule.state_after(stored.tolist(), threshold)
+        np.testing.assert_array_equal(rule.run(scores[cut:], threshold, state).alarms, whole[cut:])
+
+
+def test_ewma_statistic_is_pandas_ewm_bit_for_bit() -> None:
+    scores = normal_scores(5_000, seed=6)
+    scores[[0, 10, 11, 400]] = np.nan
+    expected = pd.Series(scores).ewm(alpha=0.2, adjust=False, ignore_na=True).mean().to_numpy().copy()
+    expected[np.isnan(scores)] = np.nan
+    np.testing.assert_array_equal(parse_alarm_rule("ewma:0.2").statistic(scores), expected)
+
+
+def test_only_a_rule_without_gap_applies_live_and_needs_state_when_it_remembers() -> None:
+    assert not parse_alarm_rule("ewma:0.2+gap:12").applies_live
+    assert parse_alarm_rule("cusum:0.99+2of3").applies_live
+    assert not parse_alarm_rule("none").needs_state
+    assert parse_alarm_rule("2of3").history_needed == 2
+    assert parse_alarm_rule("ewma:0.2").history_needed == 1
+
+
+def test_alarm_budget_counts_the_rules_alarms_not_only_the_statistic_over_the_threshold() -> None:
+    """With persistence, isolated over-threshold readings raise no alarm: the budget may go lower than it
+    could counting every run of the statistic over the threshold."""
+    scores = normal_scores(14_400, seed=7)  # ten days at one reading a minute
+    budget = AlarmBudgetThresholder(alarms_per_day=2.0, readings_per_day=1440.0)
+    rule, threshold = parse_alarm_rule("3of3").calibrate(scores, budget)
+    plain_threshold = AlarmBudgetThresholder(alarms_per_day=2.0, readings_per_day=1440.0).calibrate(scores)
+    assert threshold < plain_threshold
+    assert alarm_runs(rule.alarms(scores, threshold)) <= 20
+    assert alarm_runs(AlarmRule().alarms(scores, threshold)) > 20
+
+
+def test_card_without_a_rule_reads_as_the_plain_rule_and_a_cusum_card_keeps_its_reference() -> None:
+    card = trained_pca().card
+    assert rule_of_card(card) == AlarmRule()
+    cusum = rule_of_card(replace(card, alarm_rule="cusum:0.99", alarm_reference=1.25))
+    assert cusum.smoothing == "cusum" and cusum.reference == 1.25

@@ -175,3 +175,44 @@ def test_process_module_reads_tep_files_either_way_round(transposed: bool) -> No
 def test_tep_file_with_the_wrong_width_is_refused() -> None:
     with pytest.raises(DataFileError, match="expected 52 fields"):
         load_module_csv(active_catalog().get("process"), _tep_text(60, 50), "d01.dat")
+
+
+def test_builtin_modules_carry_the_alarm_rules_the_benchmarks_chose() -> None:
+    """docs/benchmarks.md, "Defaults, and why": chosen on tuning data, applied by train and live scoring."""
+    catalog = load_catalog(None)
+    chosen = {
+        config.name: (config.alarm.rule, config.alarm.threshold, config.alarm.quantile) for config in catalog
+    }
+    assert chosen == {
+        "energy": ("none", "quantile", 0.99),
+        "machine": ("cusum:0.99", "quantile", 0.99),
+        "cyber": ("ewma:0.2", "quantile", 0.99),
+        "process": ("cusum:0.99", "quantile", 0.99),
+    }
+
+
+@pytest.mark.parametrize(
+    ("alarm", "message"),
+    [
+        ("{rule: 'ewma:fast'}", "alarm rule part 'ewma:fast'"),
+        ("{rule: 'cusum+gap:12'}", "cannot be applied live"),
+        ("{threshold: budget, alarms_per_day: -1}", "greater than or equal to 0"),
+    ],
+)
+def test_a_bad_alarm_setting_names_the_field(tmp_path: Path, alarm: str, message: str) -> None:
+    path = _write(tmp_path, "valve", VALVE_YAML + f"alarm: {alarm}\n")
+    with pytest.raises(ModuleConfigError) as caught:
+        read_module_config(path)
+    assert caught.value.field is not None and caught.value.field.startswith("alarm.")
+    assert message in str(caught.value)
+
+
+def test_an_alarm_rule_and_budget_read_from_yaml_in_their_written_form(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "valve",
+        VALVE_YAML + "alarm: {rule: '2of3+EWMA:0.20', threshold: budget, alarms_per_day: 3}\n",
+    )
+    alarm = read_module_config(path).alarm
+    assert alarm.rule == "ewma:0.2+2of3"
+    assert alarm.params() == {"alarms_per_day": 3.0}

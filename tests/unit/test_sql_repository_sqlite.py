@@ -5,10 +5,24 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, event, text
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Double,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    event,
+    text,
+)
 
 from plantwatch.adapters.storage import SqlAnomalyRepository, create_engine_from_url, create_schema
+from plantwatch.adapters.storage.engine import add_missing_columns
 from plantwatch.adapters.storage.sql_repository import ANALYZE_AFTER_ROWS
+from plantwatch.adapters.storage.tables import metadata
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyRepository
 from tests.fakes import BASE_TIME, make_anomaly, make_score_point
@@ -114,3 +128,42 @@ def test_a_bulk_batch_refreshes_the_planner_statistics(engine: Engine) -> None:
     with engine.connect() as connection:
         analyzed = {row[0] for row in connection.execute(text("SELECT tbl FROM sqlite_stat1"))}
     assert "scores" in analyzed
+
+
+def test_a_store_from_before_scores_carried_the_alarm_rule_gains_the_columns_and_keeps_its_rows(
+    tmp_path: Path,
+) -> None:
+    """create_schema adds the nullable columns a table gained since the file was made: an upgrade needs no
+    migration step, and the old rows read back as stored before the rule (None)."""
+    engine = create_engine_from_url(f"sqlite:///{tmp_path / 'old.db'}")
+    # the scores table as it was before the alarm rule's columns
+    old_scores = Table(
+        "scores",
+        MetaData(),
+        Column("id", Integer(), primary_key=True, autoincrement=True),
+        *(Column(name, String(200), nullable=False) for name in ("module", "source")),
+        Column("timestamp", DateTime(), nullable=False),
+        *(Column(name, Double(), nullable=False) for name in ("score", "threshold")),
+        *(Column(name, String(100), nullable=False) for name in ("model_name", "model_version")),
+        UniqueConstraint("module", "source", "timestamp", "model_name", "model_version"),
+    )
+    old_scores.metadata.create_all(engine)
+    old_point = make_score_point(BASE_TIME)
+    with engine.begin() as connection:
+        connection.execute(
+            old_scores.insert(),
+            [
+                {k: v for k, v in vars(old_point).items() if k not in ("statistic", "alarm")}
+                | {"module": "energy"}
+            ],
+        )
+    create_schema(engine)
+    repository = SqlAnomalyRepository(engine)
+    new_point = make_score_point(BASE_TIME + timedelta(seconds=1), statistic=0.25, alarm=False)
+    assert repository.add_batch([old_point, new_point], []).new_scores == 1
+    assert repository.list_scores(Module.ENERGY) == [old_point, new_point]
+    create_schema(engine)  # a second start adds nothing and keeps the rows
+    with engine.connect() as connection:
+        assert add_missing_columns(connection, metadata) == []
+    assert repository.list_scores(Module.ENERGY) == [old_point, new_point]
+    engine.dispose()

@@ -1,6 +1,8 @@
 """Training use case and `plantwatch train`: fit on normal training rows, calibrate on normal validation
 windows, leave the held-out rows alone, store a loadable model."""
 
+import json
+import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,12 +16,19 @@ from typer.testing import CliRunner, Result
 from plantwatch.adapters.datasets.training_data import find_real_dataset, load_training_frame
 from plantwatch.adapters.detectors import build_detector
 from plantwatch.adapters.registry import FileModelRegistry
+from plantwatch.adapters.registry.file_registry import MANIFEST_FILE, sha256_file
+from plantwatch.domain.alarms import AlarmRule, parse_alarm_rule, rule_of_card
 from plantwatch.domain.errors import InvalidInputError
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
-from plantwatch.domain.thresholds import PotThresholder, QuantileThresholder
+from plantwatch.domain.thresholds import (
+    AlarmBudgetThresholder,
+    PotThresholder,
+    QuantileThresholder,
+    alarm_runs,
+)
 from plantwatch.entrypoints.cli.train import train
-from plantwatch.services.training import data_hash, normal_window_mask, train_model
+from plantwatch.services.training import data_hash, normal_window_mask, readings_per_day, train_model
 from plantwatch.settings import Settings, get_settings
 from tests.contract.synthetic import FEATURES, normal_series, sensor_frame, with_anomalies
 
@@ -185,3 +194,128 @@ def test_training_data_falls_back_from_real_files_to_the_sample(
     shutil.copy(repo_root / "datasets" / "samples" / "machine_sample.csv", datasets / "b_plant.csv")
     assert find_real_dataset(Module.MACHINE, datasets) == datasets / "b_plant.csv"
     assert load_training_frame(Module.MACHINE, None, datasets, cli_settings.seed).source == "b_plant.csv"
+
+
+# --- the alarm rule and the alarm budget ---------------------------------------------------------------
+
+
+def test_training_calibrates_the_alarm_rule_and_the_card_keeps_it(tmp_path: Path) -> None:
+    registry = FileModelRegistry(tmp_path)
+    card = train_model(
+        labelled_frame(),
+        build_detector("pca", window=4),
+        QuantileThresholder(0.99),
+        registry,
+        alarm_rule=parse_alarm_rule("cusum:0.99+2of3"),
+    )
+    assert card.alarm_rule == "cusum:0.99+2of3"
+    # the CUSUM's reference is the 99th percentile of the normal validation scores
+    assert card.alarm_reference == pytest.approx(card.metrics["validation_score_p99"])
+    # the threshold applies to the CUSUM statistic, which sits near zero on normal data, not to the score
+    assert card.threshold < card.metrics["validation_score_p50"]
+    assert card.metrics["validation_false_alarm_rate"] <= 0.02
+    loaded = registry.load(Module.MACHINE, "pca").card
+    assert loaded == card and loaded.alarm_reference == card.alarm_reference
+    assert rule_of_card(loaded).reference == card.alarm_reference
+
+
+def test_a_card_saved_before_alarm_rules_loads_with_the_plain_rule(tmp_path: Path) -> None:
+    registry = FileModelRegistry(tmp_path)
+    card = train_model(labelled_frame(), build_detector("pca"), QuantileThresholder(0.99), registry)
+    card_file = tmp_path / "machine" / "pca" / card.version / "card.json"
+    data = json.loads(card_file.read_text())
+    del data["alarm_rule"], data["alarm_reference"]
+    card_file.write_text(json.dumps(data))
+    manifest_file = card_file.parent / MANIFEST_FILE
+    manifest = json.loads(manifest_file.read_text())
+    manifest["files"]["card.json"] = sha256_file(card_file)  # as an older version wrote it
+    manifest_file.write_text(json.dumps(manifest))
+    loaded = registry.load(Module.MACHINE, "pca").card
+    assert (loaded.alarm_rule, loaded.alarm_reference) == ("none", None)
+    assert rule_of_card(loaded) == AlarmRule()
+
+
+def test_a_rule_with_a_minimum_gap_is_refused_for_serving(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="gap") as raised:
+        train_model(
+            labelled_frame(),
+            build_detector("pca"),
+            QuantileThresholder(),
+            FileModelRegistry(tmp_path),
+            alarm_rule=parse_alarm_rule("ewma:0.2+gap:12"),
+        )
+    assert raised.value.field == "alarm_rule"
+
+
+def test_alarm_budget_keeps_the_rules_false_alarms_per_day_on_normal_validation_data(tmp_path: Path) -> None:
+    frame = sensor_frame(normal_series(6000, seed=8), None)  # one reading a minute: 1440 a day
+    assert readings_per_day(frame) == 1440.0
+    registry = FileModelRegistry(tmp_path)
+    card = train_model(
+        frame,
+        build_detector("pca", window=4),
+        AlarmBudgetThresholder(alarms_per_day=2.0, readings_per_day=readings_per_day(frame)),
+        registry,
+        alarm_rule=parse_alarm_rule("ewma:0.2+2of3"),
+    )
+    assert card.threshold_method == "budget"
+    fitting, validation = frame.split(0.8)
+    model = registry.load(Module.MACHINE, "pca")
+    scores = model.detector.score(validation.to_numpy(), history=fitting.to_numpy())
+    alarms = rule_of_card(model.card).alarms(scores, model.card.threshold)
+    days = len(validation) / 1440.0
+    assert alarm_runs(alarms) <= 2.0 * days
+    # the lowest threshold meeting the budget: a little lower and it is exceeded
+    lower = rule_of_card(model.card).alarms(scores, model.card.threshold * 0.9)
+    assert alarm_runs(lower) > 2.0 * days
+
+
+def test_pot_on_a_short_calibration_set_falls_back_to_a_quantile_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    frame = sensor_frame(normal_series(400, seed=9), None)  # 80 validation scores: POT needs 110
+    pot = PotThresholder(risk=1e-2)
+    with caplog.at_level(logging.WARNING, logger="plantwatch.domain.thresholds"):
+        card = train_model(frame, build_detector("pca"), pot, FileModelRegistry(tmp_path))
+    assert pot.fell_back
+    assert "falling back to the empirical 0.99 quantile" in caplog.text
+    assert card.threshold_method == "pot"
+    assert card.threshold <= card.metrics["validation_score_max"]
+
+
+def test_cli_takes_an_alarm_rule_and_a_budget_and_the_module_default_otherwise(
+    cli_settings: Settings, repo_root: Path
+) -> None:
+    sample = str(repo_root / "datasets" / "samples" / "machine_sample.csv")
+    result = run_train(
+        "machine", "--model", "pca", "--data", sample, "--threshold", "budget:3", "--alarm-rule", "ewma:0.1"
+    )
+    assert result.exit_code == 0, result.output
+    card = FileModelRegistry(cli_settings.models_dir).load(Module.MACHINE, "pca").card
+    assert (card.threshold_method, card.alarm_rule, card.alarm_reference) == ("budget", "ewma:0.1", None)
+    assert "ewma:0.1" in result.output
+
+    result = run_train("machine", "--model", "pca", "--data", sample)
+    assert result.exit_code == 0, result.output
+    card = FileModelRegistry(cli_settings.models_dir).load(Module.MACHINE, "pca", "v0002").card
+    # docs/benchmarks.md's choice for the machine module: CUSUM at the 99th percentile, quantile 0.99
+    assert (card.threshold_method, card.alarm_rule) == ("quantile", "cusum:0.99")
+    assert card.alarm_reference is not None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--alarm-rule", "ewma:0.2+gap:12"], "cannot be applied live"),
+        (["--alarm-rule", "ewma:fast"], "alarm rule part 'ewma:fast'"),
+        (["--threshold", "budget:lots"], "'lots' is not a number"),
+        (["--threshold", "median"], "unknown threshold method 'median'"),
+    ],
+)
+def test_cli_names_a_bad_alarm_rule_or_threshold(
+    cli_settings: Settings, repo_root: Path, args: list[str], message: str
+) -> None:
+    sample = str(repo_root / "datasets" / "samples" / "machine_sample.csv")
+    result = run_train("machine", "--model", "pca", "--data", sample, *args)
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())

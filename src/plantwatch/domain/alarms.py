@@ -17,6 +17,7 @@ once): "none", "ewma:ALPHA", "cusum" or "cusum:Q" (reference at the Q-quantile o
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -24,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from plantwatch.domain.errors import InvalidInputError
-from plantwatch.domain.ports import Thresholder
+from plantwatch.domain.ports import ModelCard, Thresholder
+from plantwatch.domain.thresholds import AlarmBudgetThresholder
 
 Smoothing = Literal["none", "ewma", "cusum"]
 DEFAULT_CUSUM_QUANTILE = 0.9
@@ -76,21 +78,66 @@ class AlarmRule:
             parts.append(f"gap:{self.min_gap}")
         return "+".join(parts) or "none"
 
+    @property
+    def applies_live(self) -> bool:
+        """Whether live scoring can apply the rule reading by reading. A minimum gap cannot: it turns readings
+        into alarms after the fact, once a later alarm run starts (incidents group nearby alarms live)."""
+        return self.min_gap == 0
+
+    @property
+    def needs_state(self) -> bool:
+        """Whether a reading's alarm depends on earlier readings (smoothing or persistence)."""
+        return self.smoothing != "none" or self.n > 1
+
+    @property
+    def history_needed(self) -> int:
+        """How many of the latest scored readings `state_after` needs to continue the rule exactly."""
+        return max(1, self.n - 1) if self.needs_state else 0
+
     def statistic(self, scores: np.ndarray) -> np.ndarray:
         """The series the threshold applies to. NaN scores (no full window yet) stay NaN and do not reset
         the EWMA or CUSUM state."""
-        values = np.asarray(scores, dtype=np.float64).ravel()
+        return self._statistic(np.asarray(scores, dtype=np.float64).ravel(), math.nan)[0]
+
+    def _statistic(self, values: np.ndarray, previous: float) -> tuple[np.ndarray, float]:
+        """(the statistic of `values`, its last finite value), continuing from the statistic `previous`
+        (NaN: from the start). One recursion for a whole series and for one batch after another, so
+        batches reproduce the whole series bit for bit."""
+        if self.smoothing == "none":
+            finite = values[~np.isnan(values)]
+            return values.copy(), float(finite[-1]) if finite.size else previous
+        if self.smoothing == "cusum" and math.isnan(self.reference):
+            raise InvalidInputError("a CUSUM rule needs calibrate() on normal scores first", "reference")
+        out = np.full(values.shape, np.nan)
+        last = previous
         if self.smoothing == "ewma":
-            smoothed = pd.Series(values).ewm(alpha=self.ewma_alpha, adjust=False, ignore_na=True).mean()
-            return np.where(np.isnan(values), np.nan, smoothed.to_numpy())
-        if self.smoothing == "cusum":
-            if math.isnan(self.reference):
-                raise InvalidInputError("a CUSUM rule needs calibrate() on normal scores first", "reference")
-            return _cusum(values, self.reference)
-        return values
+            # pandas' ewm(alpha, adjust=False, ignore_na=True) step by step, same operations in the same
+            # order, so the statistic equals what evaluation computed before it was written as a recursion
+            keep, take = 1.0 - self.ewma_alpha, self.ewma_alpha
+            total_weight = keep + take
+            for t, value in enumerate(values.tolist()):
+                if math.isnan(value):
+                    continue
+                if math.isnan(last):
+                    last = value
+                elif last != value:
+                    last = (keep * last + take * value) / total_weight
+                out[t] = last
+        else:
+            # one-sided upper CUSUM (Page 1954): C_t = max(0, C_{t-1} + s_t - reference)
+            reference = self.reference
+            for t, value in enumerate(values.tolist()):
+                if math.isnan(value):
+                    continue
+                last = max(0.0, (0.0 if math.isnan(last) else last) + value - reference)
+                out[t] = last
+        return out, last
 
     def calibrate(self, normal_scores: np.ndarray, thresholder: Thresholder) -> tuple["AlarmRule", float]:
-        """(this rule with its reference set, its statistic's threshold), both from normal scores only."""
+        """(this rule with its reference set, its statistic's threshold), both from normal scores only.
+
+        An alarm budget counts the alarms of the whole rule (persistence and gap included), not only the
+        readings whose statistic is over the threshold."""
         values = np.asarray(normal_scores, dtype=np.float64).ravel()
         rule = self
         if self.smoothing == "cusum":
@@ -98,11 +145,46 @@ class AlarmRule:
             if finite.size == 0:
                 raise InvalidInputError("no finite normal scores to calibrate a CUSUM on", "normal_scores")
             rule = replace(self, reference=float(np.quantile(finite, self.cusum_quantile)))
-        return rule, float(thresholder.calibrate(rule.statistic(values)))
+        statistic = rule.statistic(values)
+        if isinstance(thresholder, AlarmBudgetThresholder) and (rule.n > 1 or rule.min_gap > 0):
+            return rule, float(
+                thresholder.calibrate(statistic, alarms=lambda level: rule._alarms_of(statistic, level))
+            )
+        return rule, float(thresholder.calibrate(statistic))
+
+    def run(self, scores: np.ndarray, threshold: float, state: "AlarmState | None" = None) -> "RuleRun":
+        """Statistic and alarm of each reading of `scores`, continuing from `state` (where the rule stood
+        after the readings before them; None: the start of the series), and the state after them.
+
+        Batch after batch, each continuing from the state the one before it left, gives the same alarms as
+        `alarms` over the whole series (the minimum gap aside: see `applies_live`)."""
+        start = state or AlarmState()
+        values = np.asarray(scores, dtype=np.float64).ravel()
+        statistic, last = self._statistic(values, start.statistic)
+        over = np.nan_to_num(statistic, nan=-np.inf) > threshold
+        alarms = over
+        recent: tuple[bool, ...] = ()
+        if self.n > 1:
+            prior = np.array(start.recent_over[-(self.n - 1) :], dtype=bool)
+            joined = np.concatenate([prior, over])
+            count = pd.Series(joined.astype(np.int32)).rolling(self.n, min_periods=1).sum().to_numpy()
+            alarms = count[len(prior) :] >= self.k
+            recent = tuple(bool(flag) for flag in joined[-(self.n - 1) :])
+        return RuleRun(statistic=statistic, alarms=alarms, state=AlarmState(last, recent))
+
+    def state_after(self, statistics: Sequence[float], threshold: float) -> "AlarmState":
+        """Where the rule stands after readings whose statistics were `statistics` (oldest first, e.g. the
+        latest stored score points of a source): enough to continue with `run`."""
+        values = [float(value) for value in statistics if not math.isnan(float(value))]
+        recent = tuple(value > threshold for value in values[-(self.n - 1) :]) if self.n > 1 else ()
+        return AlarmState(values[-1] if values else math.nan, recent)
 
     def alarms(self, scores: np.ndarray, threshold: float) -> np.ndarray:
         """Boolean alarm per reading."""
-        over = np.nan_to_num(self.statistic(scores), nan=-np.inf) > threshold
+        return self._alarms_of(self.statistic(scores), threshold)
+
+    def _alarms_of(self, statistic: np.ndarray, threshold: float) -> np.ndarray:
+        over = np.nan_to_num(statistic, nan=-np.inf) > threshold
         if self.n > 1:
             count = pd.Series(over.astype(np.int32)).rolling(self.n, min_periods=1).sum().to_numpy()
             over = count >= self.k
@@ -111,16 +193,23 @@ class AlarmRule:
         return over
 
 
-def _cusum(values: np.ndarray, reference: float) -> np.ndarray:
-    """One-sided upper CUSUM: C_t = max(0, C_{t-1} + s_t - reference)."""
-    out = np.full(values.shape, np.nan)
-    total = 0.0
-    for t, value in enumerate(values):
-        if math.isnan(value):
-            continue
-        total = max(0.0, total + value - reference)
-        out[t] = total
-    return out
+@dataclass(frozen=True)
+class AlarmState:
+    """Where a rule stands after some readings: all the next reading's alarm depends on."""
+
+    statistic: float = math.nan
+    """The last statistic (EWMA or CUSUM value, or score); NaN before the first scored reading."""
+    recent_over: tuple[bool, ...] = ()
+    """Whether each of the last n - 1 readings' statistic was over the threshold, oldest first."""
+
+
+@dataclass(frozen=True)
+class RuleRun:
+    """A rule applied to a stretch of readings: per reading its statistic and alarm, and the state after."""
+
+    statistic: np.ndarray
+    alarms: np.ndarray
+    state: AlarmState
 
 
 def _bridge_gaps(alarms: np.ndarray, min_gap: int) -> np.ndarray:
@@ -172,3 +261,12 @@ def parse_alarm_rule(spec: str) -> AlarmRule:
         if "smoothing" in options and {"ewma", "cusum"} <= {n.split(":")[0] for n in seen}:
             raise InvalidInputError(f"alarm rule {spec!r} has both ewma and cusum", field="alarm_rule")
     return AlarmRule(**options)  # type: ignore[arg-type]
+
+
+def rule_of_card(card: ModelCard) -> AlarmRule:
+    """The alarm rule a model was calibrated with, its CUSUM reference included ("none" for a card saved
+    before models had rules)."""
+    rule = parse_alarm_rule(card.alarm_rule)
+    if card.alarm_reference is not None:
+        rule = replace(rule, reference=card.alarm_reference)
+    return rule

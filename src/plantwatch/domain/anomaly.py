@@ -54,10 +54,13 @@ def anomaly_id(module: Module, source: str, timestamp: datetime, model_name: str
 
 @dataclass(frozen=True)
 class Anomaly:
-    """A scored window whose score crossed the model's threshold.
+    """A scored window at which the model's alarm rule alarmed (under the plain rule: the score crossed
+    the threshold).
 
     window_end is the timestamp of the reading that was flagged; window_start the first reading of the
-    window the detector looked at. root_cause is ranked, largest contribution first.
+    window the detector looked at. root_cause is ranked, largest contribution first. `score` is the
+    detector's raw score; `threshold` the threshold of the rule's statistic (EWMA or CUSUM of the score, or
+    the score itself), which severity compares the statistic with.
     """
 
     module: Module
@@ -98,5 +101,11 @@ class ScorePoint:
     timestamp: datetime
     score: float
     threshold: float
+    """The threshold of the alarm rule's statistic (of the score itself under the plain rule)."""
     model_name: str
     model_version: str
+    statistic: float | None = None
+    """The alarm rule's statistic at this reading (EWMA or CUSUM of the score, or the score); None for a
+    point stored before scores carried it. Live scoring continues the rule from the latest stored ones."""
+    alarm: bool | None = None
+    """Whether the alarm rule alarmed at this reading (None: stored before scores carried it)."""

@@ -94,6 +94,11 @@ class ModelCard:
     against it. Empty for models trained before modules were configuration."""
     fingerprint: dict[str, Any] = field(default_factory=dict)
     """What the training data looked like: rows, sampling interval, each feature's range and codes."""
+    alarm_rule: str = "none"
+    """The alarm rule's spec (domain/alarms.py), e.g. "ewma:0.2"; `threshold` applies to its statistic.
+    "none" (also for a card saved before models had rules): alarm = score > threshold."""
+    alarm_reference: float | None = None
+    """The CUSUM rule's reference level, calibrated on normal validation scores (None for other rules)."""
 
 
 @dataclass(frozen=True)
@@ -277,6 +282,19 @@ class AnomalyRepository(Protocol):
         self, module: Module, since: datetime | None = None, until: datetime | None = None, limit: int = 5000
     ) -> list[ScorePoint]:
         """Oldest first."""
+        ...
+
+    def latest_scores(
+        self,
+        module: Module,
+        source: str,
+        model_name: str,
+        model_version: str,
+        before: datetime,
+        limit: int,
+    ) -> list[ScorePoint]:
+        """The last `limit` scores of one source by one model version strictly before `before`, oldest
+        first: where live scoring continues the alarm rule from."""
         ...
 
 

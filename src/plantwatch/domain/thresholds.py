@@ -10,6 +10,7 @@ quantile and logs a warning, instead of failing the whole training run.
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -134,18 +135,23 @@ class AlarmBudgetThresholder:
         self.alarms_per_day = alarms_per_day
         self.readings_per_day = readings_per_day
 
-    def calibrate(self, normal_scores: np.ndarray) -> float:
+    def calibrate(
+        self, normal_scores: np.ndarray, alarms: Callable[[float], np.ndarray] | None = None
+    ) -> float:
+        """`alarms`: the alarm flags at a candidate threshold, when an alarm is more than the score over it
+        (an alarm rule's persistence and gap, domain/alarms.py); default: score > threshold."""
         scores = np.asarray(normal_scores, dtype=np.float64).ravel()
         _finite_scores(scores)  # refuses a calibration set with nothing finite in it
         # NaN readings (no full window yet) are no alarm and still watched time
         filled = np.nan_to_num(scores, nan=-np.inf)
+        flags = alarms or (lambda level: filled > level)
         days = len(scores) / self.readings_per_day
         allowed = math.floor(self.alarms_per_day * days + 1e-9)
         candidates = np.unique(np.quantile(scores[np.isfinite(scores)], np.linspace(0.5, 1.0, BUDGET_LEVELS)))
         # raising the threshold can split one alarm run into two, so the count is not monotone: scan from
         # the lowest candidate and keep the first that fits the budget
         for candidate in candidates:
-            if alarm_runs(filled > candidate) <= allowed:
+            if alarm_runs(flags(float(candidate))) <= allowed:
                 return float(candidate)
         return float(candidates[-1])
 

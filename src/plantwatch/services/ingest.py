@@ -13,17 +13,30 @@ context only and get no score. A batch's scores and anomalies commit in one tran
 the batch wholly stored or wholly absent. Writes are idempotent (deterministic anomaly ids, score keys), so
 re-sending the same readings, or a redelivered message, stores nothing twice.
 
+Alarm rule state. The model's alarm rule (EWMA or CUSUM of the score, k-of-n persistence) makes a reading's
+alarm depend on the readings before it. Every stored score carries the rule's statistic, and a batch
+continues the rule from the latest stored scores of its source under the same model version (the store is
+the one state HTTP ingest, every MQTT worker and a restarted process share), so its alarms are those of the
+whole series. A shared subscription can hand a worker the next message of a source before another worker
+has stored the one before; when the sent context shows a previous reading that should have a stored score
+and the store is behind it, ingest waits for it (up to `alarm_state_wait_s`, then continues from what is
+stored and logs it). A model version's first batch of a source starts the rule afresh.
+
 Incidents: given an `IncidentTracking`, each stored batch's anomalies are grouped into incidents (the same
 path for HTTP ingest and the MQTT worker); that write is idempotent too.
 """
 
+import logging
+import math
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pandas as pd
 
+from plantwatch.domain.alarms import AlarmRule, AlarmState, rule_of_card
 from plantwatch.domain.anomaly import Anomaly
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.incidents import GroupingResult
@@ -33,6 +46,13 @@ from plantwatch.services.conformance import check_codes
 from plantwatch.services.drift import DriftMonitor
 from plantwatch.services.incidents import IncidentTracking
 from plantwatch.services.scoring import aligned_values, score_frame
+
+log = logging.getLogger(__name__)
+
+# How long a batch waits for the stored score of the reading right before it (another worker's message);
+# past it the batch continues from what is stored.
+DEFAULT_ALARM_STATE_WAIT_S = 5.0
+ALARM_STATE_POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -113,6 +133,58 @@ def window_context(
     return merged.iloc[-needed:]
 
 
+def previous_scored_reading(
+    frame: SensorFrame, window: int, sent_context: SensorFrame | None
+) -> datetime | None:
+    """The reading right before the frame, when the sent context shows it and it had a full window (so some
+    process scored and stored it); None otherwise."""
+    if sent_context is None or len(sent_context) == 0 or len(frame) == 0:
+        return None
+    earlier = sent_context.values.index[sent_context.values.index < frame.values.index[0]]
+    if len(earlier) < max(1, window):
+        return None
+    return pd.Timestamp(earlier.max()).to_pydatetime()
+
+
+def alarm_state_before(
+    frame: SensorFrame,
+    model: TrainedModel,
+    rule: AlarmRule,
+    repository: AnomalyRepository,
+    sent_context: SensorFrame | None = None,
+    *,
+    wait_s: float = DEFAULT_ALARM_STATE_WAIT_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> AlarmState:
+    """Where the model's alarm rule stood after the stored scores of the frame's source before its first
+    reading (see the module doc)."""
+    card = model.card
+    first = pd.Timestamp(frame.values.index[0]).to_pydatetime()
+    expected = previous_scored_reading(frame, card.window, sent_context)
+    deadline = time.monotonic() + wait_s
+    while True:
+        points = repository.latest_scores(
+            frame.module, frame.source, card.model_name, card.version, first, rule.history_needed
+        )
+        # nothing stored under this version: its first batch of the source, which starts the rule afresh
+        caught_up = expected is None or not points or points[-1].timestamp >= expected
+        if caught_up or time.monotonic() >= deadline:
+            break
+        sleep(ALARM_STATE_POLL_S)
+    if not caught_up:
+        log.warning(
+            "%s/%s: no stored score at %s (the reading before this batch) after %.1f s; continuing the "
+            "alarm rule from the score at %s",
+            frame.module.value,
+            frame.source,
+            expected,
+            wait_s,
+            points[-1].timestamp,
+        )
+    statistics = [math.nan if p.statistic is None else p.statistic for p in points]
+    return rule.state_after(statistics, card.threshold)
+
+
 def ingest_frame(
     frame: SensorFrame,
     model: TrainedModel,
@@ -123,6 +195,7 @@ def ingest_frame(
     now: datetime | None = None,
     incidents: IncidentTracking | None = None,
     drift: DriftMonitor | None = None,
+    alarm_state_wait_s: float = DEFAULT_ALARM_STATE_WAIT_S,
 ) -> IngestResult:
     """Score `frame` (with window context, see the module doc) and store its scores and anomalies, then
     group them into incidents when `incidents` is given.
@@ -136,7 +209,11 @@ def ingest_frame(
     batch = SensorFrame(module=frame.module, source=frame.source, values=frame.values[feature_names])
     check_codes(batch, model.card)  # a coded feature (load type, valve state) takes only its codes
     before = window_context(batch, max(0, model.card.window - 1), context, sent_context)
-    result = score_frame(batch, model, history=before, now=now)
+    rule = rule_of_card(model.card)
+    state = None
+    if rule.needs_state and len(batch):
+        state = alarm_state_before(batch, model, rule, repository, sent_context, wait_s=alarm_state_wait_s)
+    result = score_frame(batch, model, history=before, now=now, alarm_state=state)
     # one transaction: a crash mid-write leaves the batch wholly stored or wholly absent, never scores
     # without their anomalies
     stored = repository.add_batch(result.points, result.anomalies)

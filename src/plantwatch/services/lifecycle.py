@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import numpy as np
 from scipy.stats import binomtest
 
+from plantwatch.domain.alarms import rule_of_card
 from plantwatch.domain.errors import ModelUnavailableError, PromotionRefusedError
 from plantwatch.domain.lifecycle import GateResult, ModelStages, Stage
 from plantwatch.domain.modules import Module
@@ -71,7 +72,10 @@ def _held_out_scores(model: TrainedModel, held_out: HeldOut) -> np.ndarray:
     columns = [held_out.feature_names.index(name) for name in model.card.feature_names]
     values = held_out.values[:, columns]
     scores = model.detector.score(values[held_out.history :], history=values[: held_out.history])
-    return np.where(np.isfinite(scores), scores > model.card.threshold, np.nan)[held_out.normal]
+    finite = np.isfinite(scores)
+    # the model's own alarm rule, as it serves: false alarms are what the operator would see
+    alarms = rule_of_card(model.card).alarms(np.where(finite, scores, np.nan), model.card.threshold)
+    return np.where(finite, alarms, np.nan)[held_out.normal]
 
 
 def false_alarm_gate(

@@ -3,7 +3,9 @@
 The frame is split in time order: the first `train_fraction` is the training part (the rest is never looked
 at, it stays unseen for evaluation); the training part is split again into a fitting slice and, after it, a
 validation slice of `validation_fraction`. The detector fits on the normal rows of the fitting slice; the
-threshold is calibrated on its scores of the validation slice's normal windows, data it was not fitted on.
+alarm rule (domain/alarms.py: the CUSUM's reference) and its threshold are calibrated on its scores of the
+validation slice's normal windows, data it was not fitted on. The card records the rule's spec, its
+reference and the threshold of its statistic, which live scoring applies (services/scoring.py).
 
 Beside the detector the registry keeps the profile of the fitting data (the reference for drift) and the end
 of the validation slice (the held-out normal data the promotion gate compares versions on). The new version
@@ -11,6 +13,7 @@ is a candidate; the first version of a model is promoted at once (see services/l
 """
 
 import hashlib
+import math
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -19,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from plantwatch.domain.alarms import AlarmRule
 from plantwatch.domain.drift import TrainingProfile
 from plantwatch.domain.errors import InvalidInputError
 from plantwatch.domain.frames import SensorFrame
@@ -67,6 +71,20 @@ def data_fingerprint(frame: SensorFrame) -> dict[str, Any]:
     }
 
 
+def readings_per_day(frame: SensorFrame) -> float:
+    """Readings a day at the frame's median sampling interval (what an alarm budget per day needs)."""
+    stamps = pd.DatetimeIndex(frame.values.index).as_unit("ns").asi8
+    steps = np.diff(stamps)
+    step_s = float(np.median(steps)) / 1e9 if len(steps) else 0.0
+    if not step_s > 0.0:
+        raise InvalidInputError(
+            f"{frame.source}: cannot tell the sampling interval (fewer than two distinct timestamps), which "
+            "an alarm budget per day needs",
+            field="timestamp",
+        )
+    return 86400.0 / step_s
+
+
 def normal_window_mask(frame: SensorFrame, window: int) -> np.ndarray:
     """True at row t when every reading of the window ending at t is normal (always when unlabelled)."""
     if frame.labels is None:
@@ -91,13 +109,22 @@ def train_model(
     promote_first: bool = True,
     module_config: Mapping[str, Any] | None = None,
     structure_seed: int = 0,
+    alarm_rule: AlarmRule | None = None,
 ) -> ModelCard:
     """Fit, calibrate and store `detector` as a candidate; returns the card the registry saved, with its
     version. With `promote_first`, the first version of the model becomes production at once.
 
     module_config (the module's configuration of the data's layout) is stored on the card with a fingerprint
     of the data, so serving can refuse readings that do not fit. metrics["structure_auc"] says whether the
-    data had structure to learn (services/structure.py)."""
+    data had structure to learn (services/structure.py). `alarm_rule`: how scores turn into alarms (the plain
+    score > threshold when None); one with a minimum gap is refused, as live scoring cannot apply it."""
+    rule = alarm_rule or AlarmRule()
+    if not rule.applies_live:
+        raise InvalidInputError(
+            f"alarm rule {rule.spec!r}: a minimum gap (gap:N) marks readings as alarms only once a later "
+            "alarm comes, which live scoring cannot do; leave it out (incidents group nearby alarms live)",
+            field="alarm_rule",
+        )
     _check_fraction("train_fraction", train_fraction, 0.0, 1.0)
     _check_fraction("validation_fraction", validation_fraction, 0.0, 0.9)
     training_part, _ = frame.split(train_fraction) if train_fraction < 1.0 else (frame, None)
@@ -123,7 +150,8 @@ def train_model(
             f"on (need {MIN_VALIDATION_SCORES}); give more data or a larger validation_fraction",
             field="validation_fraction",
         )
-    threshold = float(thresholder.calibrate(normal_scores))
+    rule, threshold = rule.calibrate(normal_scores, thresholder)
+    validation_alarms = rule.alarms(normal_scores, threshold)
 
     metrics: dict[str, Any] = {
         "fit_rows": len(fitting_normal),
@@ -134,7 +162,8 @@ def train_model(
         "train_until": training_part.values.index[-1].isoformat(),
         "training_seconds": round(training_seconds, 3),
         "threshold": threshold,
-        "validation_false_alarm_rate": float(np.mean(normal_scores > threshold)),
+        "alarm_rule": rule.spec,
+        "validation_false_alarm_rate": float(np.mean(validation_alarms)),
         **{f"validation_score_p{q}": float(np.quantile(normal_scores, q / 100)) for q in (50, 90, 99)},
         "validation_score_max": float(normal_scores.max()),
     }
@@ -159,6 +188,8 @@ def train_model(
         metrics=metrics,
         module_config=dict(module_config or {}),
         fingerprint=data_fingerprint(training_part),
+        alarm_rule=rule.spec,
+        alarm_reference=None if math.isnan(rule.reference) else rule.reference,
     )
     kept = min(len(validation), MAX_HELD_OUT_ROWS)
     history = min(len(training_part) - kept, detector.window - 1)

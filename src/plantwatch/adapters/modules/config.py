@@ -18,7 +18,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from plantwatch.adapters.detectors.catalog import DETECTORS
-from plantwatch.domain.errors import ModuleConfigError
+from plantwatch.domain.alarms import parse_alarm_rule
+from plantwatch.domain.errors import InvalidInputError, ModuleConfigError
 from plantwatch.domain.modules import MODULE_NAME
 from plantwatch.domain.thresholds import THRESHOLD_METHODS
 
@@ -222,11 +223,19 @@ class LayoutConfig(_Strict):
 
 
 class AlarmConfig(_Strict):
-    """How the served model's threshold is calibrated on normal validation scores."""
+    """How the served model turns scores into alarms: the alarm rule (domain/alarms.py), and how its
+    threshold is calibrated on normal validation scores."""
 
+    rule: str = Field(
+        default="none",
+        description="alarm rule spec: none, ewma:ALPHA, cusum[:Q], KofN, joined with + (e.g. ewma:0.2+2of3)",
+    )
     threshold: str = "pot"
     risk: float = Field(default=1e-3, gt=0, lt=1, description="POT: chance a normal reading passes")
     quantile: float = Field(default=0.995, gt=0, lt=1, description="quantile method: of normal scores")
+    alarms_per_day: float = Field(
+        default=1.0, ge=0, description="budget method: false alarms per day accepted on normal data"
+    )
 
     @field_validator("threshold")
     @classmethod
@@ -235,8 +244,23 @@ class AlarmConfig(_Strict):
             raise ValueError(f"threshold is one of {', '.join(THRESHOLD_METHODS)}")
         return value
 
+    @field_validator("rule")
+    @classmethod
+    def _rule_reads(cls, value: str) -> str:
+        try:
+            rule = parse_alarm_rule(value)
+        except InvalidInputError as error:
+            raise ValueError(str(error)) from None
+        if not rule.applies_live:
+            raise ValueError("a minimum gap (gap:N) cannot be applied live; leave it out")
+        return rule.spec
+
     def params(self) -> dict[str, float]:
-        return {"risk": self.risk} if self.threshold == "pot" else {"q": self.quantile}
+        if self.threshold == "pot":
+            return {"risk": self.risk}
+        if self.threshold == "budget":
+            return {"alarms_per_day": self.alarms_per_day}
+        return {"q": self.quantile}
 
 
 class ModuleConfig(_Strict):

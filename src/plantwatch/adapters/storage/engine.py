@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
@@ -50,6 +50,35 @@ def create_schema(engine: Engine) -> None:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
         metadata.create_all(connection)
+        add_missing_columns(connection, metadata)
+
+
+def add_missing_columns(connection: Connection, tables: MetaData) -> list[str]:
+    """Add the nullable columns a table gained after a store was created (`create_all` makes missing tables,
+    not missing columns), so an existing SQLite file or PostgreSQL schema keeps working after an upgrade.
+    Returns the columns added, as "table.column". Only nullable columns without a default are added this
+    way: existing rows get NULL, which the code reads as "stored before the column existed"."""
+    inspector = inspect(connection)
+    preparer = connection.dialect.identifier_preparer
+    added: list[str] = []
+    for table in tables.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable:
+                raise RuntimeError(
+                    f"table {table.name} lacks the NOT NULL column {column.name}: it needs a migration"
+                )
+            kind = column.type.compile(dialect=connection.dialect)
+            connection.execute(
+                text(
+                    f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN "
+                    f"{preparer.format_column(column)} {kind}"
+                )
+            )
+            added.append(f"{table.name}.{column.name}")
+    return added
 
 
 def create_incident_schema(engine: Engine) -> None:

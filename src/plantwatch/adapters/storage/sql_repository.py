@@ -280,9 +280,51 @@ class SqlAnomalyRepository:
                     threshold=row.threshold,
                     model_name=row.model_name,
                     model_version=row.model_version,
+                    statistic=row.statistic,
+                    alarm=row.alarm,
                 )
                 for row in connection.execute(statement)
             ]
+
+    def latest_scores(
+        self,
+        module: Module,
+        source: str,
+        model_name: str,
+        model_version: str,
+        before: datetime,
+        limit: int,
+    ) -> list[ScorePoint]:
+        check_range(None, before, limit)
+        # newest first on the unique (module, source, timestamp, model) index, then turned oldest first
+        statement = (
+            select(scores)
+            .where(
+                scores.c.module == module.value,
+                scores.c.source == source,
+                scores.c.model_name == model_name,
+                scores.c.model_version == model_version,
+                scores.c.timestamp < before,
+            )
+            .order_by(scores.c.timestamp.desc())
+            .limit(limit)
+        )
+        with _unavailable_as_domain_error(), self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        return [
+            ScorePoint(
+                module=Module(row.module),
+                source=row.source,
+                timestamp=row.timestamp,
+                score=row.score,
+                threshold=row.threshold,
+                model_name=row.model_name,
+                model_version=row.model_version,
+                statistic=row.statistic,
+                alarm=row.alarm,
+            )
+            for row in reversed(rows)
+        ]
 
 
 def _filtered(statement: SelectT, query: AnomalyQuery) -> SelectT:
@@ -351,6 +393,8 @@ def _score_row(point: ScorePoint) -> dict[str, Any]:
         "threshold": point.threshold,
         "model_name": point.model_name,
         "model_version": point.model_version,
+        "statistic": point.statistic,
+        "alarm": point.alarm,
     }
 
 

@@ -2,6 +2,7 @@
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Double,
@@ -66,6 +67,10 @@ scores = Table(
     Column("threshold", Double(), nullable=False),
     Column("model_name", String(100), nullable=False),
     Column("model_version", String(100), nullable=False),
+    # The alarm rule's statistic and alarm at the reading: live scoring continues the rule from the latest
+    # ones of a source. Nullable because they were added later (see engine.add_missing_columns).
+    Column("statistic", Double(), nullable=True),
+    Column("alarm", Boolean(), nullable=True),
     UniqueConstraint(
         "module", "source", "timestamp", "model_name", "model_version", name="uq_scores_reading"
     ),

@@ -47,6 +47,8 @@ def check_score_points(points: Sequence[ScorePoint]) -> None:
         where = f"score point {index} ({point.source} at {point.timestamp.isoformat()})"
         _require_finite(point.score, "score", where)
         _require_finite(point.threshold, "threshold", where)
+        if point.statistic is not None:
+            _require_finite(point.statistic, "statistic", where)
         require_naive(point.timestamp, "timestamp")
 
 

@@ -48,7 +48,9 @@ def summary_table(config: ModuleConfig, path: Path | None, rows: int | None = No
     if path is not None:
         table.add_row("file", str(path))
     table.add_row("default detector", config.default_detector)
-    table.add_row("alarm", f"{config.alarm.threshold} {config.alarm.params()}")
+    table.add_row(
+        "alarm", f"rule {config.alarm.rule}, threshold {config.alarm.threshold} {config.alarm.params()}"
+    )
     for layout in config.layouts:
         prefix = f"{layout.name}: " if len(config.layouts) > 1 else ""
         stamp = layout.timestamp

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from plantwatch.adapters.detectors import EpochReport, TorchDetector
 from plantwatch.adapters.modules.catalog import module_config
 from plantwatch.bootstrap import model_registry, new_detector
+from plantwatch.domain.alarms import AlarmRule, parse_alarm_rule
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import ModelCard
@@ -20,7 +21,7 @@ from plantwatch.domain.thresholds import build_thresholder
 from plantwatch.entrypoints.api.app import create_app
 from plantwatch.entrypoints.logs import configure_logging
 from plantwatch.services.structure import STRUCTURE_AUC_WARNING
-from plantwatch.services.training import train_model
+from plantwatch.services.training import readings_per_day, train_model
 from plantwatch.settings import Settings, get_settings
 
 console = Console()
@@ -68,15 +69,26 @@ def train_detector(
     frame: SensorFrame,
     settings: Settings,
     hyper: dict[str, Any] | None = None,
-    threshold: str = "pot",
+    threshold: str | None = None,
     threshold_params: dict[str, Any] | None = None,
     train_fraction: float = 1.0,
     validation_fraction: float = 0.2,
     show_progress: bool = True,
+    alarm_rule: AlarmRule | None = None,
 ) -> ModelCard:
-    """Build, fit, calibrate and register one detector; what `plantwatch train` (and `run`) do per module."""
+    """Build, fit, calibrate and register one detector; what `plantwatch train` (and `run`) do per module.
+
+    Without `threshold` (and its params) or `alarm_rule`, the module configuration's alarm settings apply.
+    An alarm budget gets the data's sampling rate."""
+    alarm = module_config(module).alarm
+    if threshold is None:
+        threshold, threshold_params = alarm.threshold, {**alarm.params(), **(threshold_params or {})}
+    params = dict(threshold_params or {})
+    if threshold == "budget":
+        params.setdefault("readings_per_day", readings_per_day(frame))
     detector = new_detector(settings, model, **(hyper or {}))
-    thresholder = build_thresholder(threshold, **(threshold_params or {}))
+    thresholder = build_thresholder(threshold, **params)
+    rule = alarm_rule if alarm_rule is not None else parse_alarm_rule(alarm.rule)
     registry = model_registry(settings)
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -108,6 +120,7 @@ def train_detector(
             train_fraction=train_fraction,
             module_config=module_config(module).snapshot(frame.feature_names),
             structure_seed=settings.seed,
+            alarm_rule=rule,
         )
         # early stopping ends the bar short of its total; show it finished
         steps = int(card.metrics.get("epochs_run", 1))

@@ -12,12 +12,15 @@ from rich.table import Table
 from plantwatch.adapters.datasets.training_data import load_training_frame
 from plantwatch.adapters.detectors import DETECTORS
 from plantwatch.adapters.modules.catalog import module_config
+from plantwatch.adapters.modules.config import AlarmConfig
 from plantwatch.bootstrap import model_registry
-from plantwatch.domain.errors import PlantwatchError
+from plantwatch.domain.alarms import parse_alarm_rule
+from plantwatch.domain.errors import InvalidInputError, PlantwatchError
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.lifecycle import Stage
 from plantwatch.domain.modules import Module, UnknownModuleError, parse_module
 from plantwatch.domain.ports import ModelCard
+from plantwatch.domain.thresholds import THRESHOLD_METHODS
 from plantwatch.entrypoints.cli.shared import structure_warning, train_detector
 from plantwatch.settings import get_settings
 
@@ -40,6 +43,7 @@ def summary_table(card: ModelCard, frame: SensorFrame, models_dir: Path, stage: 
         ("best val loss", f"{best_val:.5f}" if isinstance(best_val, float) else "-"),
         ("threshold", f"{card.threshold:.4f}"),
         ("method", card.threshold_method),
+        ("alarm rule", _rule_text(card)),
         ("validation false-alarm rate", f"{metrics.get('validation_false_alarm_rate', float('nan')):.4f}"),
         ("structure AUC", _auc(metrics.get("structure_auc"))),
         ("version", card.version),
@@ -50,6 +54,33 @@ def summary_table(card: ModelCard, frame: SensorFrame, models_dir: Path, stage: 
     for name, value in rows:
         table.add_row(name, value)
     return table
+
+
+def _threshold_params(method: str, value: str, alarm: AlarmConfig) -> dict[str, Any]:
+    """Parameters of the threshold `method` from "METHOD:VALUE", else the module's alarm settings."""
+    configured = {
+        "pot": ("risk", alarm.risk),
+        "quantile": ("q", alarm.quantile),
+        "budget": ("alarms_per_day", alarm.alarms_per_day),
+    }
+    if method not in configured:
+        raise InvalidInputError(
+            f"unknown threshold method {method!r}; expected one of: {', '.join(THRESHOLD_METHODS)}",
+            field="threshold",
+        )
+    key, default = configured[method]
+    if not value:
+        return {key: default}
+    try:
+        return {key: float(value)}
+    except ValueError:
+        raise InvalidInputError(f"threshold {method}:{value}: {value!r} is not a number", key) from None
+
+
+def _rule_text(card: ModelCard) -> str:
+    if card.alarm_reference is None:
+        return card.alarm_rule
+    return f"{card.alarm_rule} (reference {card.alarm_reference:.4g}; threshold on the statistic)"
 
 
 def _auc(value: object) -> str:
@@ -82,7 +113,20 @@ def train(
     hidden: Annotated[int | None, typer.Option(help="Hidden units (torch detectors).")] = None,
     threshold: Annotated[
         str | None,
-        typer.Option(help="Threshold method: pot or quantile. Default: the module's alarm setting."),
+        typer.Option(
+            help="Threshold method on normal validation scores: pot[:RISK], quantile[:Q] or "
+            "budget[:FALSE_ALARMS_PER_DAY] (at the data's sampling interval). Default: the module's alarm "
+            "setting."
+        ),
+    ] = None,
+    alarm_rule: Annotated[
+        str | None,
+        typer.Option(
+            "--alarm-rule",
+            help="How scores turn into alarms: none, ewma:ALPHA, cusum[:Q], KofN, joined with + (e.g. "
+            "ewma:0.2+2of3); calibrated on normal validation scores and applied live. Default: the "
+            "module's alarm rule.",
+        ),
     ] = None,
     risk: Annotated[
         float | None, typer.Option(help="POT: probability a normal reading passes the threshold.")
@@ -108,7 +152,7 @@ def train(
         raise typer.BadParameter(str(error), param_hint="MODULE") from None
     alarm = module_config(parsed).alarm
     model = model or ("lstm_ae" if parsed in Module else module_config(parsed).default_detector)
-    threshold = threshold or alarm.threshold
+    method, _, threshold_value = (threshold or alarm.threshold).partition(":")
     if model not in DETECTORS:
         raise typer.BadParameter(
             f"unknown model {model!r}; expected one of: {', '.join(DETECTORS)}", param_hint="--model"
@@ -118,11 +162,24 @@ def train(
         for name, value in (("epochs", epochs), ("window", window), ("hidden", hidden))
         if value is not None
     }
-    threshold_params: dict[str, Any] = (
-        {"risk": risk if risk is not None else alarm.risk}
-        if threshold == "pot"
-        else {"q": quantile if quantile is not None else alarm.quantile}
-    )
+    try:
+        threshold_params = _threshold_params(method, threshold_value, alarm)
+        if risk is not None and method == "pot":
+            threshold_params["risk"] = risk
+        if quantile is not None and method == "quantile":
+            threshold_params["q"] = quantile
+        rule = parse_alarm_rule(alarm_rule if alarm_rule is not None else alarm.rule)
+        if not rule.applies_live:
+            raise InvalidInputError(
+                f"alarm rule {rule.spec!r}: a minimum gap (gap:N) cannot be applied live; leave it out "
+                "(`plantwatch evaluate --alarm-rule` takes it)",
+                field="alarm_rule",
+            )
+    except InvalidInputError as error:
+        hint = (
+            "--alarm-rule" if error.field in ("alarm_rule", "k", "min_gap", "ewma_alpha") else "--threshold"
+        )
+        raise typer.BadParameter(str(error), param_hint=hint) from None
     try:
         frame = load_training_frame(parsed, data, settings.datasets_dir, settings.seed)
         console.print(
@@ -135,8 +192,9 @@ def train(
             frame,
             settings,
             hyper=hyper,
-            threshold=threshold,
+            threshold=method,
             threshold_params=threshold_params,
+            alarm_rule=rule,
             train_fraction=train_fraction,
             validation_fraction=validation_fraction,
         )

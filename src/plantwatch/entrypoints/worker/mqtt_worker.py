@@ -367,4 +367,5 @@ class MqttWorker:
             sent_context=batch.context,
             incidents=self.incidents,
             drift=self.drift,
+            alarm_state_wait_s=self.settings.alarm_state_wait_s,
         )

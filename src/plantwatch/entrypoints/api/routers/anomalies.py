@@ -104,8 +104,13 @@ class ScorePointOut(BaseModel):
     source: str
     score: float
     threshold: float
+    """The threshold of the alarm rule's statistic (of the score itself under the plain rule)."""
     model_name: str
     model_version: str
+    statistic: float | None = None
+    """The alarm rule's statistic (EWMA or CUSUM of the score, or the score); null when stored before it."""
+    alarm: bool | None = None
+    """Whether the alarm rule alarmed at this reading; null when stored before it."""
 
 
 class ScoreSeriesOut(BaseModel):

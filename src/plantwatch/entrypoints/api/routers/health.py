@@ -52,7 +52,12 @@ class ModelOut(BaseModel):
     feature_names: list[str]
     window: int
     threshold: float
+    """The threshold of the alarm rule's statistic (of the score itself under the plain rule)."""
     threshold_method: str
+    alarm_rule: str = "none"
+    """How scores turn into alarms (domain/alarms.py), e.g. "ewma:0.2"; "none": score > threshold."""
+    alarm_reference: float | None = None
+    """The CUSUM rule's reference level, from normal validation scores (null for other rules)."""
     training_source: str
     data_hash: str
     created_at: NaiveTimestamp

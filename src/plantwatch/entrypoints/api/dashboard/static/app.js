@@ -270,15 +270,20 @@
     }
     const traces = [];
     for (const [source, points] of bySource) {
+      // under an alarm rule (EWMA, CUSUM) the threshold applies to the rule's statistic, not the raw score:
+      // draw what the threshold is compared with
+      const ruled = points.some((p) => p.statistic != null && p.statistic !== p.score);
+      const what = ruled ? "alarm statistic" : "score";
       traces.push({
         type: "scatter",
         mode: "lines",
-        name: bySource.size > 1 ? `score · ${plotlyText(source)}` : "score",
+        name: bySource.size > 1 ? `${what} · ${plotlyText(source)}` : what,
         x: points.map((p) => p.timestamp),
-        y: points.map((p) => p.score),
+        y: points.map((p) => (ruled ? p.statistic ?? p.score : p.score)),
         customdata: points.map((p) => anomalyAt.get(`${p.source}|${p.timestamp}`) || null),
+        text: points.map((p) => `score ${Number(p.score).toPrecision(4)}`),
         line: { width: 1.2, color: "#0969da" },
-        hovertemplate: "%{x}<br>score %{y:.4g}<extra></extra>",
+        hovertemplate: `%{x}<br>${what} %{y:.4g}${ruled ? "<br>%{text}" : ""}<extra></extra>`,
       });
     }
     const first = scores.length ? scores[0].source : null;
@@ -295,13 +300,19 @@
     return traces;
   }
 
-  function anomalyTrace(anomalies) {
+  function anomalyTrace(anomalies, scores) {
+    // a marker sits on the line drawn: the rule's statistic where the chart shows it, else the score
+    const statisticAt = new Map(
+      scores
+        .filter((p) => p.statistic != null && p.statistic !== p.score)
+        .map((p) => [`${p.source}|${p.timestamp}`, p.statistic]),
+    );
     return {
       type: "scatter",
       mode: "markers",
       name: "anomaly",
       x: anomalies.map((a) => a.window_end),
-      y: anomalies.map((a) => a.score),
+      y: anomalies.map((a) => statisticAt.get(`${a.source}|${a.window_end}`) ?? a.score),
       customdata: anomalies.map((a) => a.id),
       text: anomalies.map((a) => plotlyText(anomalyLabel(a))),
       marker: {
@@ -310,7 +321,7 @@
         color: anomalies.map((a) => SEVERITY_COLORS[a.severity] || SEVERITY_COLORS.high),
         line: { width: 1, color: "#ffffff" },
       },
-      hovertemplate: "%{text}<br>score %{y:.4g}<br>click for the root cause<extra></extra>",
+      hovertemplate: "%{text}<br>%{y:.4g}<br>click for the root cause<extra></extra>",
     };
   }
 
@@ -324,9 +335,12 @@
       return;
     }
     if (panel.chart.querySelector("p.empty")) panel.chart.replaceChildren();
-    const traces = [...scoreTraces(panel.scores, panel.anomalies), anomalyTrace(panel.anomalies)];
+    const traces = [
+      ...scoreTraces(panel.scores, panel.anomalies),
+      anomalyTrace(panel.anomalies, panel.scores),
+    ];
     const threshold = panel.scores.length ? panel.scores[panel.scores.length - 1].threshold : null;
-    const highest = Math.max(...panel.scores.map((p) => p.score), ...panel.anomalies.map((a) => a.score));
+    const highest = Math.max(...traces.flatMap((trace) => trace.y).filter((y) => typeof y === "number"));
     const logScale = threshold > 0 && highest > LOG_SCALE_RATIO * threshold;
     const layout = {
       height: 250,
