@@ -171,3 +171,35 @@ def test_openapi_lists_the_modules_and_every_error_body(client):
                 # the chatbot's 422 used to be documented as FastAPI's list-shaped HTTPValidationError
                 content = operation["responses"][status]["content"]["application/json"]
                 assert content["schema"] == error_body, (method, path, status)
+
+
+def test_pages_come_from_the_cache_until_an_anomaly_is_added():
+    repository = InMemoryAnomalyRepository()
+    repository.add_many([anomaly(Module.ENERGY, 1, "usage_kwh", 2.0)])
+    settings = Settings(database_url="sqlite://")
+    client = TestClient(create_app(settings, Container(settings=settings, repository=repository, models={})))
+    finds = 0
+    real_find = repository.find
+
+    def counting_find(query):  # type: ignore[no-untyped-def]
+        nonlocal finds
+        finds += 1
+        return real_find(query)
+
+    repository.find = counting_find  # type: ignore[method-assign]
+    first = client.get("/anomalies/energy")
+    again = client.get("/anomalies/energy")
+    assert first.json() == again.json() and first.json()["count"] == 1
+    assert finds == 1, "an unchanged store is answered from the cache"
+    # another page (other filters) is another entry
+    assert client.get("/anomalies/energy", params={"limit": 5}).json()["count"] == 1
+    assert finds == 2
+
+    etag = first.headers["etag"]
+    unchanged = client.get("/anomalies/energy", headers={"if-none-match": etag})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+
+    repository.add_many([anomaly(Module.ENERGY, 2, "usage_kwh", 3.0)])  # as a worker would, not via this API
+    fresh = client.get("/anomalies/energy", headers={"if-none-match": etag})
+    assert fresh.status_code == 200 and fresh.headers["etag"] != etag
+    assert fresh.json()["count"] == 2 and finds == 3
