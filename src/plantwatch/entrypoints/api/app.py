@@ -118,7 +118,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         record_models(container.cards())
     access = AccessControl(settings)
     app.state.access = access
-    app.state.page_cache = PageCache()
+    app.state.page_cache = PageCache(max_age_s=settings.api_page_cache_max_age_s)
     install_error_handlers(app)
     # the stream route must come before /anomalies/{module}, which would otherwise take "stream" as a module
     for api_router in (

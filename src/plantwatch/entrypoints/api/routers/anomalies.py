@@ -66,28 +66,28 @@ async def anomaly_query(
 QueryDep = Annotated[AnomalyQuery, Depends(anomaly_query)]
 
 
-def _page(request: Request, container: Container, cache: PageCache, query: AnomalyQuery) -> Response:
+async def _page(request: Request, container: Container, cache: PageCache, query: AnomalyQuery) -> Response:
     def render() -> bytes:
         page = container.repository.find(query)
         return AnomalyPageOut.from_domain(page.items, page.next_cursor).model_dump_json().encode()
 
-    return cache.answer(request, ("anomalies", query), container.repository.revision(), render)
+    return await cache.answer(request, ("anomalies", query), container.repository.revision, render)
 
 
 @router.get("/anomalies", response_model=AnomalyPageOut, summary="Anomalies of every module, newest first")
-def list_all_anomalies(
+async def list_all_anomalies(
     request: Request, container: ContainerDep, cache: PageCacheDep, query: QueryDep
 ) -> Response:
-    return _page(request, container, cache, query)
+    return await _page(request, container, cache, query)
 
 
 @router.get(
     "/anomalies/{module}", response_model=AnomalyPageOut, summary="Anomalies of one module, newest first"
 )
-def list_module_anomalies(
+async def list_module_anomalies(
     request: Request, container: ContainerDep, cache: PageCacheDep, module: ModuleDep, query: QueryDep
 ) -> Response:
-    return _page(request, container, cache, replace(query, module=module))
+    return await _page(request, container, cache, replace(query, module=module))
 
 
 @router.get(
