@@ -2,28 +2,32 @@
 FastAPI app that returns the same 100 anomalies (the same-run baseline: what the framework and the load
 generator cost on this machine at this moment).
 
-    .venv/bin/python benchmarks/api_load.py [--anomalies 20000] [--concurrency 1 8 64] [--seconds 5]
+    .venv/bin/python benchmarks/api_load.py [--anomalies 20000] [--concurrency 1 8 32 64] [--seconds 5]
         [--workers 1 2]
 
 Starts `plantwatch serve --workers N` in a subprocess over a SQLite store seeded with generated anomalies and
-a PCA model per module fitted on the shipped samples, then drives it with N concurrent httpx clients, each
-sending its next request as soon as the last one answered (closed loop). GET /anomalies alternates between
-the first page, a filtered page and a deeper page reached with its cursor. The last table is /health, probed
-once every 50 ms while 64 clients saturate GET /anomalies and the chatbot.
+a PCA model per module fitted on the shipped samples, then drives it with N concurrent connections from wrk
+(apt install wrk; httpx clients where it is missing), each sending its next request as soon as the last one
+was answered (closed loop). The bare baseline runs with as many worker processes. GET /anomalies alternates
+between the first page, a filtered page and a deeper page reached with its cursor. The last row is /health,
+probed once every 50 ms while 32 connections each saturate GET /anomalies and the chatbot.
 """
 
 import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import numpy as np
@@ -128,6 +132,8 @@ def start_server(work: Path, url: str, port: int, workers: int) -> subprocess.Po
         "PLANTWATCH_CHATBOT_EMBEDDINGS": "false",
         "PLANTWATCH_API_RATE_LIMIT": "1000000/second",
         "OMP_NUM_THREADS": "1",
+        # this checkout's code, whatever the installed package points at (the server runs in a temp folder)
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"),
     }
     command = [sys.executable, "-m", "plantwatch", "serve", "--port", str(port), "--workers", str(workers)]
     # the server logs a JSON line per request, as in production; the benchmark does not read them
@@ -150,7 +156,7 @@ def anomalies() -> dict:
 """
 
 
-def start_baseline(work: Path, page: dict[str, object], port: int) -> subprocess.Popen[bytes]:
+def start_baseline(work: Path, page: dict[str, object], port: int, workers: int) -> subprocess.Popen[bytes]:
     (work / "baseline_app.py").write_text(BASELINE_APP, encoding="utf-8")
     (work / "page.json").write_text(json.dumps(page), encoding="utf-8")
     env = {**os.environ, "BASELINE_PAGE": str(work / "page.json"), "PYTHONPATH": str(work)}
@@ -161,6 +167,8 @@ def start_baseline(work: Path, page: dict[str, object], port: int) -> subprocess
         "baseline_app:app",
         "--port",
         str(port),
+        "--workers",
+        str(workers),
         "--log-level",
         "warning",
     ]
@@ -171,6 +179,7 @@ def start_baseline(work: Path, page: dict[str, object], port: int) -> subprocess
     while time.monotonic() < deadline:
         try:
             httpx.get(f"http://127.0.0.1:{port}/anomalies", timeout=2)
+            time.sleep(1 if workers > 1 else 0)  # the other worker processes come up just after the first
             return server
         except httpx.HTTPError:
             time.sleep(0.3)
@@ -178,17 +187,18 @@ def start_baseline(work: Path, page: dict[str, object], port: int) -> subprocess
 
 
 REQUEST_TIMEOUT_S = 30.0
-Request = Callable[[httpx.AsyncClient, int], "asyncio.Future[httpx.Response]"]
+# One request as the load generator sends it: method, path with its query string, JSON body or None.
+RequestSpec = tuple[str, str, bytes | None]
 
 
-def anomaly_pages(client: httpx.Client) -> Request:
+def anomaly_pages(client: httpx.Client) -> list[RequestSpec]:
     deep_cursor = client.get("/anomalies", params={"limit": 100}).json()["next_cursor"]
     pages: list[dict[str, str | int]] = [
         {"limit": 100},
         {"limit": 100, "min_severity": "high", "feature": "LIT101"},
         {"limit": 100, "cursor": deep_cursor},
     ]
-    return lambda http, n: http.get("/anomalies", params=pages[n % len(pages)])  # type: ignore[return-value]
+    return [("GET", f"/anomalies?{urlencode(page)}", None) for page in pages]
 
 
 QUESTIONS = [
@@ -198,36 +208,107 @@ QUESTIONS = [
 ]
 
 
-def chatbot_questions() -> Request:
-    return lambda http, n: http.post(  # type: ignore[return-value]
-        "/chatbot/query", json={"question": QUESTIONS[n % len(QUESTIONS)]}
-    )
+def chatbot_questions() -> list[RequestSpec]:
+    return [("POST", "/chatbot/query", json.dumps({"question": q}).encode()) for q in QUESTIONS]
 
 
-def ingest_batches() -> Request:
-    sample = load_sample(Module.ENERGY)
-    values = sample.values.iloc[:5000]
+def ingest_batches() -> list[RequestSpec]:
+    values = load_sample(Module.ENERGY).values.iloc[:5000]
     bodies = []
-    for begin in range(0, 5000, 100):
+    for begin in range(0, len(values), 100):
         chunk = values.iloc[begin : begin + 100]
         readings = [
             {"timestamp": ts.isoformat(), "values": {k: float(v) for k, v in row.items()}}
             for ts, row in chunk.iterrows()
         ]
-        bodies.append(json.dumps({"source": "bench", "readings": readings}).encode())
-    return lambda http, n: http.post(  # type: ignore[return-value]
-        "/ingest/energy", content=bodies[n % len(bodies)], headers={"content-type": "application/json"}
+        bodies.append(
+            ("POST", "/ingest/energy", json.dumps({"source": "bench", "readings": readings}).encode())
+        )
+    return bodies
+
+
+HEALTH: list[RequestSpec] = [("GET", "/health", None)]
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    cpu_ms: float = float("nan")
+    """Server CPU time per request (all its processes): unlike req/s, barely moved by other load."""
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+# wrk sends the requests in turn, each connection its next one as soon as the last was answered, and
+# reports the summary as one JSON line. Bodies are read from files: too long for a command line.
+WRK_SCRIPT = """
+local specs = {}
+init = function(args)
+  for i = 1, #args, 3 do
+    local body = nil
+    if args[i + 2] ~= "-" then
+      local file = io.open(args[i + 2], "rb"); body = file:read("*a"); file:close()
+    end
+    local headers = {["Content-Type"] = "application/json"}
+    table.insert(specs, wrk.format(args[i], args[i + 1], headers, body))
+  end
+  counter = 0
+end
+request = function()
+  counter = counter + 1
+  return specs[(counter % #specs) + 1]
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('{"requests": %d, "micros": %d, "p50": %d, "p99": %d, "errors": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+def wrk_load(base_url: str, specs: list[RequestSpec], concurrency: int, seconds: float) -> LoadResult:
+    """Closed-loop load from wrk (C, two threads): the client costs little beside the server it measures."""
+    work = Path(tempfile.mkdtemp(prefix="plantwatch-wrk-"))
+    (work / "load.lua").write_text(WRK_SCRIPT, encoding="utf-8")
+    args: list[str] = []
+    for n, (method, path, body) in enumerate(specs):
+        body_file = "-"
+        if body is not None:
+            body_file = str(work / f"body{n}.json")
+            Path(body_file).write_bytes(body)
+        args += [method, path, body_file]
+    threads = min(2, concurrency)
+    command = ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "30s"]
+    output = subprocess.run(
+        [*command, "-s", str(work / "load.lua"), base_url, "--", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    summary = json.loads(output.strip().splitlines()[-1])
+    return LoadResult(
+        requests=summary["requests"],
+        seconds=summary["micros"] / 1e6,
+        p50_ms=summary["p50"] / 1000,
+        p99_ms=summary["p99"] / 1000,
+        errors=summary["errors"],
     )
 
 
-def health_probe() -> Request:
-    return lambda http, n: http.get("/health")  # type: ignore[return-value]
-
-
-async def load(base_url: str, request: Request, concurrency: int, seconds: float) -> tuple[np.ndarray, int]:
+async def httpx_load(base_url: str, specs: list[RequestSpec], concurrency: int, seconds: float) -> LoadResult:
+    """The same closed loop from httpx clients, where wrk is not installed; past ~8 connections the Python
+    client's own cost dominates what it measures."""
     latencies: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"content-type": "application/json"}
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=REQUEST_TIMEOUT_S) as client:
         stop_at = time.perf_counter() + seconds
 
@@ -235,9 +316,10 @@ async def load(base_url: str, request: Request, concurrency: int, seconds: float
             nonlocal errors
             n = offset
             while time.perf_counter() < stop_at:
+                method, path, body = specs[n % len(specs)]
                 began = time.perf_counter()
                 try:
-                    response = await request(client, n)
+                    response = await client.request(method, path, content=body, headers=headers)
                     ok = response.status_code == 200
                 except httpx.TimeoutException:
                     ok = False
@@ -246,33 +328,70 @@ async def load(base_url: str, request: Request, concurrency: int, seconds: float
                 n += 1
 
         await asyncio.gather(*(client_loop(i) for i in range(concurrency)))
-    return np.array(latencies), errors
+    p50, p99 = np.percentile(np.array(latencies) * 1000, [50, 99]) if latencies else (float("nan"),) * 2
+    return LoadResult(len(latencies), seconds, float(p50), float(p99), errors)
 
 
-async def health_under_load(base_url: str, saturate: list[Request], seconds: float) -> np.ndarray:
-    """/health latencies, one probe every 50 ms, while 64 clients per request kind saturate the server."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its child processes (uvicorn's workers), from /proc."""
+    total = 0.0
+    pids = [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        pids += [int(child) for child in children]
+    return total
+
+
+def load(
+    base_url: str, specs: list[RequestSpec], concurrency: int, seconds: float, server_pid: int | None = None
+) -> LoadResult:
+    cpu_before = cpu_seconds(server_pid) if server_pid else 0.0
+    if shutil.which("wrk"):
+        result = wrk_load(base_url, specs, concurrency, seconds)
+    else:
+        result = asyncio.run(httpx_load(base_url, specs, concurrency, seconds))
+    if server_pid and result.requests:
+        cpu_ms = (cpu_seconds(server_pid) - cpu_before) * 1000 / result.requests
+        result = replace(result, cpu_ms=cpu_ms)
+    return result
+
+
+def health_under_load(base_url: str, saturate: list[list[RequestSpec]], seconds: float) -> LoadResult:
+    """/health latencies, one probe every 50 ms, while 32 connections per request kind saturate the server."""
     probes: list[float] = []
-    stop_at = time.perf_counter() + seconds
-
-    async def probe() -> None:
-        async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
-            while time.perf_counter() < stop_at:
+    with ThreadPoolExecutor(len(saturate)) as pool:
+        loads = [pool.submit(load, base_url, specs, 32, seconds) for specs in saturate]
+        time.sleep(0.5)  # let the load build up
+        with httpx.Client(base_url=base_url, timeout=60) as http:
+            while not all(f.done() for f in loads) and len(probes) < seconds * 20:
                 began = time.perf_counter()
-                await http.get("/health")
+                http.get("/health")
                 probes.append(time.perf_counter() - began)
-                await asyncio.sleep(0.05)
+                time.sleep(0.05)
+        for f in loads:
+            f.result()
+    p50, p99 = np.percentile(np.array(probes) * 1000, [50, 99])
+    return LoadResult(len(probes), seconds, float(p50), float(p99), 0)
 
-    await asyncio.gather(probe(), *(load(base_url, request, 32, seconds) for request in saturate))
-    return np.array(probes)
 
-
-def row(
-    name: str, concurrency: int, latencies: np.ndarray, errors: int, seconds: float, base: float | None
-) -> list[str]:
-    rate = len(latencies) / seconds
-    p50, p99 = np.percentile(latencies * 1000, [50, 99]) if len(latencies) else (float("nan"),) * 2
-    ratio = f"{rate / base:.2f}x" if base else ""
-    return [name, str(concurrency), f"{rate:,.0f}", f"{p50:.1f}", f"{p99:.1f}", str(errors), ratio]
+def row(name: str, concurrency: int, result: LoadResult, base: float | None) -> list[str]:
+    ratio = f"{result.rate / base:.2f}x" if base else ""
+    return [
+        name,
+        str(concurrency),
+        f"{result.rate:,.0f}",
+        f"{result.p50_ms:.1f}",
+        f"{result.p99_ms:.1f}",
+        str(result.errors),
+        f"{result.cpu_ms:.2f}",
+        ratio,
+    ]
 
 
 def main() -> None:
@@ -280,7 +399,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--anomalies", type=int, default=20_000)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
@@ -290,12 +409,16 @@ def main() -> None:
     console.print(f"seeding {args.anomalies} anomalies into {url} ...")
     seed_store(url, args.anomalies)
     register_models(work / "models")
-    columns = ("route", "clients", "req/s", "p50 ms", "p99 ms", "errors", "vs bare")
+    client_name = "wrk" if shutil.which("wrk") else "httpx (wrk not installed)"
+    columns = ("route", "clients", "req/s", "p50 ms", "p99 ms", "errors", "server CPU ms/req", "vs bare")
     for workers in args.workers:
         port = free_port()
         server = start_server(work, url, port, workers)
         base_url = f"http://127.0.0.1:{port}"
-        table = Table(title=f"plantwatch serve --workers {workers}, SQLite, {args.anomalies} anomalies")
+        table = Table(
+            title=f"plantwatch serve --workers {workers}, SQLite, {args.anomalies} anomalies, "
+            f"load from {client_name}"
+        )
         for column in columns:
             table.add_column(column, justify="right")
         try:
@@ -305,41 +428,38 @@ def main() -> None:
                     "GET /anomalies": anomaly_pages(client),
                     "POST /chatbot/query": chatbot_questions(),
                     "POST /ingest/energy (100)": ingest_batches(),
-                    "GET /health": health_probe(),
+                    "GET /health": HEALTH,
                 }
             baseline_port = free_port()
-            baseline = start_baseline(work, page, baseline_port)
+            baseline = start_baseline(work, page, baseline_port, workers)
             try:
                 bare: dict[int, float] = {}
                 for concurrency in args.concurrency:
-                    latencies, errors = asyncio.run(
-                        load(
-                            f"http://127.0.0.1:{baseline_port}",
-                            lambda http, n: http.get("/anomalies"),
-                            concurrency,
-                            args.seconds,
-                        )  # type: ignore[arg-type,return-value]
+                    result = load(
+                        f"http://127.0.0.1:{baseline_port}",
+                        [("GET", "/anomalies", None)],
+                        concurrency,
+                        args.seconds,
+                        baseline.pid,
                     )
-                    bare[concurrency] = len(latencies) / args.seconds
-                    table.add_row(
-                        *row("bare FastAPI, same 100", concurrency, latencies, errors, args.seconds, None)
-                    )
+                    bare[concurrency] = result.rate
+                    cells = row("bare FastAPI, same 100", concurrency, result, None)
+                    table.add_row(*cells)
+                    console.print(" | ".join(cells))
             finally:
                 baseline.terminate()
                 baseline.wait(10)
-            for name, request in routes.items():
+            for name, specs in routes.items():
                 for concurrency in args.concurrency:
-                    latencies, errors = asyncio.run(load(base_url, request, concurrency, args.seconds))
+                    result = load(base_url, specs, concurrency, args.seconds, server.pid)
                     base = bare[concurrency] if name == "GET /anomalies" else None
-                    cells = row(name, concurrency, latencies, errors, args.seconds, base)
+                    cells = row(name, concurrency, result, base)
                     table.add_row(*cells)
                     console.print(" | ".join(cells))
-            probes = asyncio.run(
-                health_under_load(
-                    base_url, [routes["GET /anomalies"], routes["POST /chatbot/query"]], args.seconds
-                )
+            probes = health_under_load(
+                base_url, [routes["GET /anomalies"], routes["POST /chatbot/query"]], args.seconds
             )
-            table.add_row(*row("GET /health, saturated", 1, probes, 0, args.seconds, None))
+            table.add_row(*row("GET /health, saturated", 1, probes, None))
             console.print(table)
         finally:
             server.terminate()

@@ -119,12 +119,17 @@ class InMemoryAnomalyRepository:
     def __init__(self) -> None:
         self.anomalies: dict[str, Anomaly] = {}
         self.scores: dict[ScoreKey, ScorePoint] = {}
+        self._revision = 0
 
     def add_many(self, anomalies: Sequence[Anomaly]) -> int:
         check_anomalies(anomalies)
         new = {a.id: a for a in anomalies if a.id not in self.anomalies}
         self.anomalies.update(new)
+        self._revision += bool(new)
         return len(new)
+
+    def revision(self) -> int:
+        return self._revision
 
     def add_batch(self, points: Sequence[ScorePoint], anomalies: Sequence[Anomaly]) -> StoredBatch:
         # both checks before either write: the batch is stored whole or not at all, like the SQL transaction

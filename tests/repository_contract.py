@@ -392,7 +392,24 @@ def check_latest_scores_of_one_source_and_version_before_a_time(repository: Anom
     assert error.value.field == "statistic"
 
 
+def check_revision_grows_only_when_an_anomaly_is_added(repository: AnomalyRepository) -> None:
+    start = repository.revision()
+    batch = [make_anomaly(BASE_TIME + timedelta(minutes=i)) for i in range(2)]
+    repository.add_many(batch)
+    after_add = repository.revision()
+    assert after_add > start
+    repository.add_many(batch)  # nothing new
+    repository.add_batch([make_score_point(BASE_TIME)], [])  # scores only
+    assert repository.revision() == after_add
+    with pytest.raises(InvalidInputError):
+        repository.add_many([replace(make_anomaly(BASE_TIME + timedelta(hours=1)), score=float("nan"))])
+    assert repository.revision() == after_add
+    repository.add_batch([], [make_anomaly(BASE_TIME + timedelta(hours=2))])
+    assert repository.revision() > after_add
+
+
 CONTRACT: list[Callable[[AnomalyRepository], None]] = [
+    check_revision_grows_only_when_an_anomaly_is_added,
     check_add_many_is_idempotent,
     check_get_round_trips_every_field,
     check_get_unknown_id_raises_not_found,

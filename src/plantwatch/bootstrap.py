@@ -23,6 +23,7 @@ from plantwatch.adapters.notify import IncidentTopicNotifier, WebhookNotifier
 from plantwatch.adapters.registry import FileModelRegistry
 from plantwatch.adapters.storage.drift_events import SqlDriftEventStore
 from plantwatch.adapters.storage.engine import create_engine_from_url, create_incident_schema, create_schema
+from plantwatch.adapters.storage.read_cache import RevisionCachedRepository
 from plantwatch.adapters.storage.sql_incidents import SqlIncidentRepository
 from plantwatch.adapters.storage.sql_repository import SqlAnomalyRepository
 from plantwatch.domain.drift import DriftLevels
@@ -254,7 +255,7 @@ def build_container(settings: Settings, modules: list[Module] | None = None) -> 
 
     return Container(
         settings=settings,
-        repository=repository,
+        repository=RevisionCachedRepository(repository),
         models=served.models,
         model_problems=served.problems,
         check_database=check_database,

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
 
     # Threads for the API's sync endpoints; about one per core (see api/app.py).
     api_threads: int = Field(default=2, ge=1)
+    # How old the anomaly store revision an API process answers cached pages from may be (api/page_cache.py):
+    # another process's new anomaly shows in GET /anomalies within this time; 0 checks the store every time.
+    api_page_cache_max_age_s: float = Field(default=0.1, ge=0, le=60)
     # Access control (see entrypoints/api/access.py). api_key: the original single key, an admin key; alone,
     # it guards only admin routes (ingest). api_keys: {"<sha256 hex of a key>": "viewer"|"operator"|"admin"}
     # (`plantwatch api-key` makes one); once set, every route but /health needs a key.

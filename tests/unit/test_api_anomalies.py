@@ -1,5 +1,6 @@
 """GET /anomalies, /anomalies/{module}, /anomalies/{module}/{id}, /scores/{module}: filters, pages, errors."""
 
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -171,3 +172,61 @@ def test_openapi_lists_the_modules_and_every_error_body(client):
                 # the chatbot's 422 used to be documented as FastAPI's list-shaped HTTPValidationError
                 content = operation["responses"][status]["content"]["application/json"]
                 assert content["schema"] == error_body, (method, path, status)
+
+
+def test_pages_come_from_the_cache_until_an_anomaly_is_added():
+    repository = InMemoryAnomalyRepository()
+    repository.add_many([anomaly(Module.ENERGY, 1, "usage_kwh", 2.0)])
+    # max age 0: the store's revision is read on every request (the default takes other processes' new
+    # anomalies within 0.1 s: see the next test)
+    settings = Settings(database_url="sqlite://", api_page_cache_max_age_s=0)
+    client = TestClient(create_app(settings, Container(settings=settings, repository=repository, models={})))
+    finds = 0
+    real_find = repository.find
+
+    def counting_find(query):  # type: ignore[no-untyped-def]
+        nonlocal finds
+        finds += 1
+        return real_find(query)
+
+    repository.find = counting_find  # type: ignore[method-assign]
+    first = client.get("/anomalies/energy")
+    again = client.get("/anomalies/energy")
+    assert first.json() == again.json() and first.json()["count"] == 1
+    assert finds == 1, "an unchanged store is answered from the cache"
+    # another page (other filters) is another entry
+    assert client.get("/anomalies/energy", params={"limit": 5}).json()["count"] == 1
+    assert finds == 2
+
+    etag = first.headers["etag"]
+    unchanged = client.get("/anomalies/energy", headers={"if-none-match": etag})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+
+    repository.add_many([anomaly(Module.ENERGY, 2, "usage_kwh", 3.0)])  # as a worker would, not via this API
+    fresh = client.get("/anomalies/energy", headers={"if-none-match": etag})
+    assert fresh.status_code == 200 and fresh.headers["etag"] != etag
+    assert fresh.json()["count"] == 2 and finds == 3
+
+
+def test_a_recent_revision_answers_without_the_store_and_ages_out():
+    repository = InMemoryAnomalyRepository()
+    repository.add_many([anomaly(Module.ENERGY, 1, "usage_kwh", 2.0)])
+    settings = Settings(database_url="sqlite://", api_page_cache_max_age_s=0.5)
+    client = TestClient(create_app(settings, Container(settings=settings, repository=repository, models={})))
+    revision_reads = 0
+    real_revision = repository.revision
+
+    def counting_revision() -> int:
+        nonlocal revision_reads
+        revision_reads += 1
+        return real_revision()
+
+    repository.revision = counting_revision  # type: ignore[method-assign]
+    assert client.get("/anomalies").json()["count"] == 1
+    assert client.get("/anomalies").json()["count"] == 1
+    assert revision_reads == 1, "the second answer came from the recent revision"
+
+    repository.add_many([anomaly(Module.ENERGY, 2, "usage_kwh", 3.0)])  # another process writes
+    assert client.get("/anomalies").json()["count"] == 1, "within the max age, the cached page stands"
+    time.sleep(0.6)
+    assert client.get("/anomalies").json()["count"] == 2

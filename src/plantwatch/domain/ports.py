@@ -257,6 +257,11 @@ class AnomalyRepository(Protocol):
         """Raises NotFoundError."""
         ...
 
+    def revision(self) -> int:
+        """A number that grows with every write that adds an anomaly (and only then): while it is unchanged,
+        every read answers as before. Read it before the reads it guards."""
+        ...
+
     def find(self, query: AnomalyQuery) -> AnomalyPage: ...
 
     def tally(self, query: AnomalyQuery) -> AnomalyTally:

@@ -30,7 +30,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from plantwatch.adapters.storage.cursor import decode_cursor, encode_cursor
-from plantwatch.adapters.storage.tables import anomalies, anomaly_features, scores
+from plantwatch.adapters.storage.tables import anomalies, anomaly_features, scores, store_revisions
 from plantwatch.adapters.storage.validation import (
     check_anomalies,
     check_query,
@@ -127,7 +127,27 @@ class SqlAnomalyRepository:
         ]
         if feature_rows:
             connection.execute(self._insert_ignoring_duplicates(anomaly_features), feature_rows)
+        if new_ids:
+            # last in the transaction: the row lock it takes on PostgreSQL is held only until the commit
+            self._raise_revision(connection)
         return len(new_ids)
+
+    def _raise_revision(self, connection: Connection) -> None:
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        insert = dialect.insert(store_revisions).values(name=anomalies.name, revision=1)
+        connection.execute(
+            insert.on_conflict_do_update(
+                index_elements=[store_revisions.c.name],
+                set_={"revision": store_revisions.c.revision + 1},
+            )
+        )
+
+    def revision(self) -> int:
+        with _unavailable_as_domain_error(), self.engine.connect() as connection:
+            value = connection.execute(
+                select(store_revisions.c.revision).where(store_revisions.c.name == anomalies.name)
+            ).scalar()
+        return int(value or 0)
 
     def _insert_scores(self, connection: Connection, points: Sequence[ScorePoint]) -> int:
         if not points:

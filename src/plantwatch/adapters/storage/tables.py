@@ -2,6 +2,7 @@
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -78,6 +79,15 @@ scores = Table(
 )
 
 # Drift warnings (see services/drift.py): one row each time a module's live data crosses a drift level.
+# One counter per table whose rows only ever get added: raised in the transaction that adds rows, so a reader
+# that sees an unchanged revision knows its cached answer is still the whole truth (api/page_cache.py).
+store_revisions = Table(
+    "store_revisions",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("revision", BigInteger(), nullable=False),
+)
+
 drift_events = Table(
     "drift_events",
     metadata,

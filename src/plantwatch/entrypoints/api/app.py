@@ -14,6 +14,7 @@ from plantwatch.domain.modules import known_modules
 from plantwatch.entrypoints.api.access import API_KEY_HEADER, AccessControl
 from plantwatch.entrypoints.api.errors import ERROR_RESPONSES, install_error_handlers
 from plantwatch.entrypoints.api.middleware import BodySizeLimit, RequestContext, SecurityHeaders
+from plantwatch.entrypoints.api.page_cache import PageCache
 from plantwatch.entrypoints.api.routers import (
     alarm_kpis,
     anomalies,
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         record_models(container.cards())
     access = AccessControl(settings)
     app.state.access = access
+    app.state.page_cache = PageCache(max_age_s=settings.api_page_cache_max_age_s)
     install_error_handlers(app)
     # the stream route must come before /anomalies/{module}, which would otherwise take "stream" as a module
     for api_router in (

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: the process's Container and a module path parameter.
+"""FastAPI dependencies: the process's Container, its page cache and a module path parameter.
 
 Role checks live in access.py (ViewerDep, OperatorDep, AdminDep)."""
 
@@ -8,16 +8,31 @@ from fastapi import Depends, Path, Request
 
 from plantwatch.bootstrap import Container
 from plantwatch.domain.modules import Module, parse_module
+from plantwatch.entrypoints.api.page_cache import PageCache
 
 
-def get_container(request: Request) -> Container:
+def container_of(request: Request) -> Container:
     container: Container | None = getattr(request.app.state, "container", None)
     if container is None:
         raise RuntimeError("the app has no container: it is built in the lifespan, use the app as a context")
     return container
 
 
+# The dependencies below are `async def` though they never await: FastAPI runs a plain `def` dependency on
+# the thread pool, a hand-over that cost more CPU than a cached page itself (five of them per request).
+async def get_container(request: Request) -> Container:
+    return container_of(request)
+
+
 ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+async def get_page_cache(request: Request) -> PageCache:
+    cache: PageCache = request.app.state.page_cache
+    return cache
+
+
+PageCacheDep = Annotated[PageCache, Depends(get_page_cache)]
 
 
 # Documented as an enum so clients (and schema-driven fuzzers) see the valid modules, but validated here
@@ -31,7 +46,7 @@ def module_or_404(module: str) -> Module:
     return parse_module(module)
 
 
-def module_from_path(
+async def module_from_path(
     module: Annotated[
         str, Path(description="A configured module (GET /modules)", json_schema_extra=MODULE_SCHEMA)
     ],

@@ -3,17 +3,19 @@
 from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from plantwatch.adapters.wire import MAX_NAME_CHARS, NO_CONTROL_CHARS, NaiveTimestamp
+from plantwatch.bootstrap import Container
 from plantwatch.domain.access import Role
 from plantwatch.domain.anomaly import Severity
 from plantwatch.domain.errors import NotFoundError
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyQuery
 from plantwatch.entrypoints.api.access import role_dependency
-from plantwatch.entrypoints.api.dependencies import ContainerDep, ModuleDep
+from plantwatch.entrypoints.api.dependencies import ContainerDep, ModuleDep, PageCacheDep
+from plantwatch.entrypoints.api.page_cache import PageCache
 from plantwatch.entrypoints.api.schemas import AnomalyOut, AnomalyPageOut
 
 router = APIRouter(tags=["anomalies"], dependencies=[role_dependency(Role.VIEWER)])
@@ -22,7 +24,7 @@ MAX_PAGE = 1000
 MAX_SCORES = 50_000
 
 
-def anomaly_query(
+async def anomaly_query(
     since: Annotated[
         NaiveTimestamp | None, Query(description="window_end at or after, plant local time")
     ] = None,
@@ -64,21 +66,28 @@ def anomaly_query(
 QueryDep = Annotated[AnomalyQuery, Depends(anomaly_query)]
 
 
-def _page(container: ContainerDep, query: AnomalyQuery) -> AnomalyPageOut:
-    page = container.repository.find(query)
-    return AnomalyPageOut.from_domain(page.items, page.next_cursor)
+async def _page(request: Request, container: Container, cache: PageCache, query: AnomalyQuery) -> Response:
+    def render() -> bytes:
+        page = container.repository.find(query)
+        return AnomalyPageOut.from_domain(page.items, page.next_cursor).model_dump_json().encode()
+
+    return await cache.answer(request, ("anomalies", query), container.repository.revision, render)
 
 
 @router.get("/anomalies", response_model=AnomalyPageOut, summary="Anomalies of every module, newest first")
-def list_all_anomalies(container: ContainerDep, query: QueryDep) -> AnomalyPageOut:
-    return _page(container, query)
+async def list_all_anomalies(
+    request: Request, container: ContainerDep, cache: PageCacheDep, query: QueryDep
+) -> Response:
+    return await _page(request, container, cache, query)
 
 
 @router.get(
     "/anomalies/{module}", response_model=AnomalyPageOut, summary="Anomalies of one module, newest first"
 )
-def list_module_anomalies(container: ContainerDep, module: ModuleDep, query: QueryDep) -> AnomalyPageOut:
-    return _page(container, replace(query, module=module))
+async def list_module_anomalies(
+    request: Request, container: ContainerDep, cache: PageCacheDep, module: ModuleDep, query: QueryDep
+) -> Response:
+    return await _page(request, container, cache, replace(query, module=module))
 
 
 @router.get(

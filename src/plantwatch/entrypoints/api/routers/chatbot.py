@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from starlette.concurrency import run_in_threadpool
 
 from plantwatch.bootstrap import Container, build_chatbot_service
 from plantwatch.domain.access import Role
@@ -46,9 +47,12 @@ async def chatbot_lifespan(app: FastAPI) -> AsyncIterator[None]:
 router = APIRouter(tags=["chatbot"], lifespan=chatbot_lifespan, dependencies=[role_dependency(Role.VIEWER)])
 
 
-def get_chatbot(request: Request, container: ContainerDep) -> ChatbotService:
+async def get_chatbot(request: Request, container: ContainerDep) -> ChatbotService:
     service: ChatbotService | None = getattr(request.app.state, "chatbot", None)
-    return service if service is not None else _install(request.app, container)
+    if service is not None:
+        return service
+    # an app built without the router's lifespan (tests of routers alone) builds it on first use, off the loop
+    return await run_in_threadpool(_install, request.app, container)
 
 
 ChatbotDep = Annotated[ChatbotService, Depends(get_chatbot)]

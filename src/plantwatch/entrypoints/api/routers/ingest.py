@@ -189,6 +189,8 @@ async def ingest(
         container.repository,
         container.context,
     )
+    if result.new_anomalies:
+        request.app.state.page_cache.invalidate()  # this caller reads its own anomalies at once
     container.feed.publish(result.anomalies)
     record_ingest(result, via="http")
     return IngestOut.from_result(result)
