@@ -392,7 +392,8 @@ class IncidentPageOut(BaseModel):
 
 
 class OperatorActionIn(BaseModel):
-    """Who acts. The X-Actor header names them too; the body wins when both are given."""
+    """Who acts. The X-Actor header names them too; the body wins when both are given. With API keys set,
+    the key names who acts: leave it out, or give the key's own name (anyone else's is a 403)."""
 
     model_config = ConfigDict(extra="forbid")
 

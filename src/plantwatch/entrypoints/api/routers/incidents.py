@@ -1,8 +1,10 @@
 """Incidents: the list an operator works from, one incident with its anomalies and audit log, and the
 operator's actions on it (acknowledge, shelve, comment, resolve).
 
-Who acts comes from the body's `actor` or the X-Actor header for now; an authenticated user can fill it
-later through `request_actor`, the one place that reads it.
+Who acts (`acting_actor`, the one place that decides it): with API keys set, the name of the key the request
+came with (its api_keys `name`, or `key-` and the start of its digest), so one operator cannot act as
+another; a body `actor` or X-Actor header naming anyone else is refused with a 403. With no key set, the
+body's `actor`, else the X-Actor header.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -16,10 +18,10 @@ from plantwatch.adapters.wire import MAX_NAME_CHARS, NO_CONTROL_CHARS
 from plantwatch.bootstrap import Container
 from plantwatch.domain.access import Role
 from plantwatch.domain.anomaly import Severity
-from plantwatch.domain.errors import InvalidInputError
+from plantwatch.domain.errors import ForbiddenError, InvalidInputError
 from plantwatch.domain.incidents import MAX_ACTOR_CHARS, IncidentAction, IncidentState
 from plantwatch.domain.ports import AnomalyQuery, IncidentDetail, IncidentQuery
-from plantwatch.entrypoints.api.access import OperatorDep, role_dependency
+from plantwatch.entrypoints.api.access import Caller, OperatorDep, role_dependency
 from plantwatch.entrypoints.api.dependencies import MODULE_SCHEMA, ContainerDep, module_or_404
 from plantwatch.entrypoints.api.schemas import (
     AnomalyOut,
@@ -73,7 +75,10 @@ IncidentId = Annotated[str, Path(pattern=NO_CONTROL_CHARS, max_length=64, descri
 def request_actor(
     x_actor: Annotated[
         str | None,
-        Header(max_length=MAX_ACTOR_CHARS, description="Who acts, when the body names nobody."),
+        Header(
+            max_length=MAX_ACTOR_CHARS,
+            description="Who acts, when the body names nobody; with API keys set, the key's name or absent.",
+        ),
     ] = None,
 ) -> str | None:
     return x_actor
@@ -82,13 +87,27 @@ def request_actor(
 ActorDep = Annotated[str | None, Depends(request_actor)]
 
 
-def _actor(body: OperatorActionIn | None, header: str | None) -> str:
-    actor = (body.actor if body is not None else None) or header
-    if not actor:
+def acting_actor(caller: Caller, body: OperatorActionIn | None, header: str | None) -> str:
+    """Who the audit log records for this action (see the module's docstring)."""
+    named = [
+        (field, name)
+        for field, name in (("actor", body.actor if body is not None else None), ("X-Actor", header))
+        if name
+    ]
+    if caller.name is not None:
+        for field, name in named:
+            if name != caller.name:
+                raise ForbiddenError(
+                    f"{field}: this API key acts as {caller.name!r} and cannot act as {name!r}; "
+                    "leave the actor out, it comes from the key",
+                    field=field,
+                )
+        return caller.name
+    if not named:
         raise InvalidInputError(
             "actor: say who acts, in the body's actor or the X-Actor header", field="actor"
         )
-    return actor
+    return named[0][1]
 
 
 def _detail_out(container: Container, detail: IncidentDetail) -> IncidentDetailOut:
@@ -167,11 +186,12 @@ _ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def acknowledge_incident(
     container: ContainerDep,
     incident_id: IncidentId,
-    _caller: OperatorDep,
+    caller: OperatorDep,
     header_actor: ActorDep,
     body: Annotated[OperatorActionIn | None, Body()] = None,
 ) -> IncidentDetailOut:
-    return await _act(container, incident_id, IncidentAction.ACKNOWLEDGE, _actor(body, header_actor))
+    actor = acting_actor(caller, body, header_actor)
+    return await _act(container, incident_id, IncidentAction.ACKNOWLEDGE, actor)
 
 
 @router.post(
@@ -184,10 +204,10 @@ async def shelve_incident(
     container: ContainerDep,
     incident_id: IncidentId,
     body: ShelveIn,
-    _caller: OperatorDep,
+    caller: OperatorDep,
     header_actor: ActorDep,
 ) -> IncidentDetailOut:
-    actor = _actor(body, header_actor)
+    actor = acting_actor(caller, body, header_actor)
     return await _act(container, incident_id, IncidentAction.SHELVE, actor, minutes=body.minutes)
 
 
@@ -201,10 +221,10 @@ async def comment_incident(
     container: ContainerDep,
     incident_id: IncidentId,
     body: CommentIn,
-    _caller: OperatorDep,
+    caller: OperatorDep,
     header_actor: ActorDep,
 ) -> IncidentDetailOut:
-    actor = _actor(body, header_actor)
+    actor = acting_actor(caller, body, header_actor)
     return await _act(container, incident_id, IncidentAction.COMMENT, actor, text=body.text)
 
 
@@ -217,8 +237,9 @@ async def comment_incident(
 async def resolve_incident(
     container: ContainerDep,
     incident_id: IncidentId,
-    _caller: OperatorDep,
+    caller: OperatorDep,
     header_actor: ActorDep,
     body: Annotated[OperatorActionIn | None, Body()] = None,
 ) -> IncidentDetailOut:
-    return await _act(container, incident_id, IncidentAction.RESOLVE, _actor(body, header_actor))
+    actor = acting_actor(caller, body, header_actor)
+    return await _act(container, incident_id, IncidentAction.RESOLVE, actor)

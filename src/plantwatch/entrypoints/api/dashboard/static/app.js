@@ -918,14 +918,20 @@
     document.querySelector("[data-testid=incident-table] tbody").replaceChildren(...rows);
   }
 
-  async function act(id, action) {
+  // With a key, the server records the key's own name and refuses any other, so the page names nobody.
+  function actorField() {
+    if (sessionStorage.getItem(KEY_STORAGE)) return {};
     const actor = operatorName();
-    if (!actor) {
+    return actor ? { actor } : null;
+  }
+
+  async function act(id, action) {
+    const body = actorField();
+    if (!body) {
       showError("Type your name in Operator first: every action is recorded with who did it.");
       document.querySelector("[data-testid=operator-name]").focus();
       return;
     }
-    const body = { actor };
     if (action === "shelve") body.minutes = Number(filterForm().elements.shelve_minutes.value);
     try {
       const detail = await api(`/incidents/${encodeURIComponent(id)}/${action}`, {
@@ -1073,9 +1079,9 @@
       event.preventDefault();
       const input = event.target.elements.text;
       const id = document.querySelector("[data-testid=incident-detail]").dataset.incidentId;
-      const actorName = operatorName();
-      if (!actorName || !id || !input.value.trim()) {
-        if (!actorName) showError("Type your name in Operator first: every comment is recorded with who wrote it.");
+      const actor = actorField();
+      if (!actor || !id || !input.value.trim()) {
+        if (!actor) showError("Type your name in Operator first: every comment is recorded with who wrote it.");
         return;
       }
       try {
@@ -1083,7 +1089,7 @@
           await api(`/incidents/${encodeURIComponent(id)}/comment`, {
             method: "POST",
             headers: { "Content-Type": "application/json" },
-            body: JSON.stringify({ actor: actorName, text: input.value.trim() }),
+            body: JSON.stringify({ ...actor, text: input.value.trim() }),
           }),
         );
         input.value = "";
