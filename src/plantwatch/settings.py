@@ -146,8 +146,8 @@ class Settings(BaseSettings):
     notify_max_attempts: int = Field(default=12, ge=1)
     notify_first_retry_s: float = Field(default=2.0, gt=0)
     notify_max_retry_s: float = Field(default=600.0, gt=0)
-    # The plant's time zone (IANA name): readings are in plant local time; the dashboard shows wall-clock
-    # times (acknowledged at, detected at) in it too.
+    # The time zone (IANA name) the dashboard shows wall-clock times (acknowledged at, detected at, kept in
+    # UTC) in. Readings' plant local time and the conversion of offsets are each module's `timezone`.
     plant_timezone: str = "UTC"
 
     @field_validator("api_keys")

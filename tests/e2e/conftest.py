@@ -146,7 +146,7 @@ def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashb
         container.close()
 
 
-# Keys of the server with role keys set: the page is given the viewer key, the test ingests with the admin key.
+# The keyed server's keys: the page is given the viewer key, the test ingests with the admin key.
 VIEWER_KEY = "e2e-viewer-key-0123456789"
 ADMIN_KEY = "e2e-admin-key-0123456789"
 

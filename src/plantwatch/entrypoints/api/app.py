@@ -33,10 +33,13 @@ from plantwatch.settings import Settings, get_settings
 DESCRIPTION = """
 Anomalies of a plant's energy use, machines and control network, each with its root cause.
 
-Time: every timestamp, sent or received (readings, `since`/`until`, anomalies, scores), is a naive ISO 8601
-value in plant local time, without an offset; the document states it as a pattern rather than JSON Schema's
-`date-time`, which requires an offset. A value with an offset (`...Z`, `+02:00`) is refused with a 422 naming
-the field rather than converted with a guessed plant time zone. Readings must also fall in the configured
+Time: the API stores and sends plant local time, ISO 8601 without an offset (anomaly windows, scores,
+incident spans; `detected_at`, `opened_at` and audit times are UTC, also without an offset). It takes either:
+a timestamp without an offset (readings, `since`/`until`) is plant local time; one with an offset (`...Z`,
+`+02:00`) is an instant, converted to the module's time zone (`timezone` in its configuration, default UTC).
+On a read over every module an offset needs the modules to share one time zone, else it is a 422 naming the
+field. The document states both as patterns rather than JSON Schema's `date-time`, which requires an offset;
+anything else (a date alone, a unix time) is a 422 naming the field. Readings must also fall in the configured
 plausible time and value range (422 naming the reading).
 
 Access: with API keys configured, every endpoint but `/health` needs the `X-API-Key` header of a key whose

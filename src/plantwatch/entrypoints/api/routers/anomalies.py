@@ -6,14 +6,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict
 
-from plantwatch.adapters.wire import MAX_NAME_CHARS, NO_CONTROL_CHARS, NaiveTimestamp
+from plantwatch.adapters.wire import MAX_NAME_CHARS, NO_CONTROL_CHARS, NaiveTimestamp, TimestampIn
 from plantwatch.domain.access import Role
 from plantwatch.domain.anomaly import Severity
 from plantwatch.domain.errors import NotFoundError
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyQuery
 from plantwatch.entrypoints.api.access import role_dependency
-from plantwatch.entrypoints.api.dependencies import ContainerDep, ModuleDep
+from plantwatch.entrypoints.api.dependencies import ContainerDep, ModuleDep, plant_time
 from plantwatch.entrypoints.api.schemas import AnomalyOut, AnomalyPageOut
 
 router = APIRouter(tags=["anomalies"], dependencies=[role_dependency(Role.VIEWER)])
@@ -24,9 +24,9 @@ MAX_SCORES = 50_000
 
 def anomaly_query(
     since: Annotated[
-        NaiveTimestamp | None, Query(description="window_end at or after, plant local time")
+        TimestampIn | None, Query(description="window_end at or after, plant local time")
     ] = None,
-    until: Annotated[NaiveTimestamp | None, Query(description="window_end before, plant local time")] = None,
+    until: Annotated[TimestampIn | None, Query(description="window_end before, plant local time")] = None,
     min_severity: Annotated[Severity | None, Query(description="low, medium, high or critical")] = None,
     feature: Annotated[
         str | None,
@@ -65,7 +65,11 @@ QueryDep = Annotated[AnomalyQuery, Depends(anomaly_query)]
 
 
 def _page(container: ContainerDep, query: AnomalyQuery) -> AnomalyPageOut:
-    page = container.repository.find(query)
+    since, until = (
+        plant_time(query.since, "since", query.module),
+        plant_time(query.until, "until", query.module),
+    )
+    page = container.repository.find(replace(query, since=since, until=until))
     return AnomalyPageOut.from_domain(page.items, page.next_cursor)
 
 
@@ -124,10 +128,11 @@ class ScoreSeriesOut(BaseModel):
 def list_scores(
     container: ContainerDep,
     module: ModuleDep,
-    since: Annotated[NaiveTimestamp | None, Query(description="at or after, plant local time")] = None,
-    until: Annotated[NaiveTimestamp | None, Query(description="before, plant local time")] = None,
+    since: Annotated[TimestampIn | None, Query(description="at or after, plant local time")] = None,
+    until: Annotated[TimestampIn | None, Query(description="before, plant local time")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_SCORES)] = 5000,
 ) -> ScoreSeriesOut:
+    since, until = plant_time(since, "since", module), plant_time(until, "until", module)
     points = container.repository.list_scores(module, since=since, until=until, limit=limit)
     model = container.models.get(module)
     return ScoreSeriesOut(

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Path, Query
 from starlette.concurrency import run_in_threadpool
 
-from plantwatch.adapters.wire import MAX_NAME_CHARS, NO_CONTROL_CHARS
+from plantwatch.adapters.wire import MAX_NAME_CHARS, NO_CONTROL_CHARS, TimestampIn
 from plantwatch.bootstrap import Container
 from plantwatch.domain.access import Role
 from plantwatch.domain.anomaly import Severity
@@ -22,7 +22,12 @@ from plantwatch.domain.errors import ForbiddenError, InvalidInputError
 from plantwatch.domain.incidents import MAX_ACTOR_CHARS, IncidentAction, IncidentState
 from plantwatch.domain.ports import AnomalyQuery, IncidentDetail, IncidentQuery
 from plantwatch.entrypoints.api.access import Caller, OperatorDep, role_dependency
-from plantwatch.entrypoints.api.dependencies import MODULE_SCHEMA, ContainerDep, module_or_404
+from plantwatch.entrypoints.api.dependencies import (
+    MODULE_SCHEMA,
+    ContainerDep,
+    module_or_404,
+    plant_time,
+)
 from plantwatch.entrypoints.api.schemas import (
     AnomalyOut,
     AuditEntryOut,
@@ -51,18 +56,19 @@ def incident_query(
     ] = None,
     state: Annotated[IncidentState | None, Query()] = None,
     source: Annotated[str | None, Query(max_length=MAX_NAME_CHARS, pattern=NO_CONTROL_CHARS)] = None,
-    since: Annotated[datetime | None, Query(description="ending at or after, plant local time")] = None,
-    until: Annotated[datetime | None, Query(description="starting before, plant local time")] = None,
+    since: Annotated[TimestampIn | None, Query(description="ending at or after, plant local time")] = None,
+    until: Annotated[TimestampIn | None, Query(description="starting before, plant local time")] = None,
     min_severity: Annotated[Severity | None, Query(description="low, medium, high or critical")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> IncidentQuery:
+    selected = module_or_404(module) if module is not None else None
     return IncidentQuery(
-        module=module_or_404(module) if module is not None else None,
+        module=selected,
         source=source,
         state=state,
-        since=since,
-        until=until,
+        since=plant_time(since, "since", selected),
+        until=plant_time(until, "until", selected),
         min_severity=min_severity,
         limit=limit,
         cursor=cursor,
