@@ -7,11 +7,39 @@ from typing import Any
 import httpx
 import numpy as np
 from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+from schemathesis.config import ApiKeyAuthConfig
+from schemathesis.schemas import BaseSchema
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from plantwatch.adapters.datasets import load_sample, sample_path
 from plantwatch.adapters.detectors import build_detector
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import ModelCard, TrainedModel
+from plantwatch.entrypoints.api.access import API_KEY_HEADER
+
+# Every schemathesis check the fuzz tests run, in-memory and over PostgreSQL, with keys and without: no
+# 5xx, only documented statuses and content types, responses matching their schema, invalid input refused.
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
+
+
+def send_key(schema: BaseSchema, key: str) -> BaseSchema:
+    """`schema` with `key` as the credentials of the API key scheme: every request carries it, except an
+    invalid one that drops or spoils the key header on purpose."""
+    schema.config.auth.openapi.schemes[API_KEY_HEADER.scheme_name] = ApiKeyAuthConfig(api_key=key)
+    return schema
+
 
 WINDOW = 4
 TRAIN_ROWS = 400
