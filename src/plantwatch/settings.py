@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     # Logs: "json" (one structlog JSON object a line, with request ids) or "console" (for a terminal).
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
+    # Optional OpenTelemetry tracing of the API (the `otel` extra): a span per request, to the console or to
+    # the OTLP collector at OTEL_EXPORTER_OTLP_ENDPOINT; log lines in a span carry its trace_id.
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    otel_service_name: str = "plantwatch"
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883

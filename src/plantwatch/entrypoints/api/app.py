@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -27,8 +27,12 @@ from plantwatch.entrypoints.api.routers import (
     modules,
     stream,
 )
+from plantwatch.entrypoints.api.tracing import install_tracing
 from plantwatch.entrypoints.metrics import record_models
 from plantwatch.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 DESCRIPTION = """
 Anomalies of a plant's energy use, machines and control network, each with its root cause.
@@ -86,9 +90,14 @@ def guarded_openapi(app: FastAPI, access: AccessControl) -> Callable[[], dict[st
     return openapi
 
 
-def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    container: Container | None = None,
+    span_exporter: "SpanExporter | None" = None,
+) -> FastAPI:
     """The app. With `container`, its adapters are used as given (tests); otherwise they are built from
-    `settings` (default: the environment) when the app starts and closed when it stops."""
+    `settings` (default: the environment) when the app starts and closed when it stops. `span_exporter`
+    traces the app's requests into it whatever the settings say (tests; see tracing.py)."""
     settings = settings or (container.settings if container else get_settings())
 
     @asynccontextmanager
@@ -142,6 +151,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
     app.add_middleware(SecurityHeaders)
+    # outermost of all: the request's span is open while every middleware above logs and measures
+    app.state.tracer_provider = install_tracing(app, settings, span_exporter)
     return app
 
 
