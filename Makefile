@@ -12,7 +12,7 @@ $(BIN)/python:
 # torch first and pinned: anything that depends on torch would otherwise pull a CUDA build of several GB.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,otel]"
 	touch $@
 
 install: $(VENV)/.installed

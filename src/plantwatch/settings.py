@@ -7,16 +7,27 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from plantwatch.adapters.modules.catalog import module_config
 from plantwatch.domain.access import Role
+from plantwatch.domain.incidents import MAX_ACTOR_CHARS
 from plantwatch.domain.modules import Module
 from plantwatch.domain.plausibility import PlausibilityLimits
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ApiKeyGrant(BaseModel):
+    """A key's entry in api_keys when it has a name: its role, and who it is. Incident actions made with
+    the key are recorded under the name (see entrypoints/api/routers/incidents.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Role
+    name: str = Field(min_length=1, max_length=MAX_ACTOR_CHARS, pattern=r"^[^\x00-\x1f\x7f]+$")
 
 
 class Settings(BaseSettings):
@@ -67,9 +78,10 @@ class Settings(BaseSettings):
     api_page_cache_max_age_s: float = Field(default=0.1, ge=0, le=60)
     # Access control (see entrypoints/api/access.py). api_key: the original single key, an admin key; alone,
     # it guards only admin routes (ingest). api_keys: {"<sha256 hex of a key>": "viewer"|"operator"|"admin"}
+    # or, to record incident actions under a person's name, {"<digest>": {"role": "operator", "name": "ana"}}
     # (`plantwatch api-key` makes one); once set, every route but /health needs a key.
     api_key: str | None = Field(default=None, repr=False)
-    api_keys: dict[str, Role] = Field(default_factory=dict, repr=False)
+    api_keys: dict[str, Role | ApiKeyGrant] = Field(default_factory=dict, repr=False)
     api_rate_limit: str = "200/second"  # per key, per process
     api_auth_failure_limit: str = "20/minute"  # wrong keys per client address, per process
     max_batch_readings: int = Field(default=10_000, ge=1)
@@ -89,6 +101,10 @@ class Settings(BaseSettings):
     # Logs: "json" (one structlog JSON object a line, with request ids) or "console" (for a terminal).
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
+    # Optional OpenTelemetry tracing of the API (the `otel` extra): a span per request, to the console or to
+    # the OTLP collector at OTEL_EXPORTER_OTLP_ENDPOINT; log lines in a span carry its trace_id.
+    otel_exporter: Literal["none", "console", "otlp"] = "none"
+    otel_service_name: str = "plantwatch"
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
@@ -137,13 +153,13 @@ class Settings(BaseSettings):
     notify_max_attempts: int = Field(default=12, ge=1)
     notify_first_retry_s: float = Field(default=2.0, gt=0)
     notify_max_retry_s: float = Field(default=600.0, gt=0)
-    # The plant's time zone (IANA name): readings are in plant local time; the dashboard shows wall-clock
-    # times (acknowledged at, detected at) in it too.
+    # The time zone (IANA name) the dashboard shows wall-clock times (acknowledged at, detected at, kept in
+    # UTC) in. Readings' plant local time and the conversion of offsets are each module's `timezone`.
     plant_timezone: str = "UTC"
 
     @field_validator("api_keys")
     @classmethod
-    def _digests_only(cls, keys: dict[str, Role]) -> dict[str, Role]:
+    def _digests_only(cls, keys: dict[str, Role | ApiKeyGrant]) -> dict[str, Role | ApiKeyGrant]:
         for digest in keys:
             if not _SHA256_HEX.match(digest):
                 # never echo it: it may be a key pasted in by mistake

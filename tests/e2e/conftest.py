@@ -9,11 +9,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from playwright.sync_api import Browser, sync_playwright
 
 from plantwatch.adapters.datasets.synthetic_energy import generate_energy
@@ -22,6 +24,7 @@ from plantwatch.adapters.datasets.synthetic_swat import generate_swat
 from plantwatch.adapters.detectors import PcaDetector
 from plantwatch.adapters.registry import FileModelRegistry
 from plantwatch.bootstrap import Container, build_container
+from plantwatch.domain.access import Role, hash_api_key
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module
 from plantwatch.domain.thresholds import build_thresholder
@@ -109,16 +112,14 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="module")
-def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer]:
-    container, held_back = _scored_store(tmp_path_factory.mktemp("plantwatch"))
+@contextmanager
+def _serving(app: FastAPI) -> Iterator[str]:
+    """`app` served by uvicorn on a free local port for the block; yields its base URL."""
     # a socket bound here, before the server starts, so no other process can take the port in between
     listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listening.bind(("127.0.0.1", 0))
     port = listening.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(container=container), log_level="warning", timeout_graceful_shutdown=2, lifespan="on"
-    )
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2, lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
@@ -128,11 +129,39 @@ def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashb
             raise RuntimeError("the plantwatch server did not start")
         time.sleep(0.05)
     try:
-        yield DashboardServer(url=f"http://127.0.0.1:{port}", container=container, held_back=held_back)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
         listening.close()
+
+
+@pytest.fixture(scope="module")
+def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer]:
+    container, held_back = _scored_store(tmp_path_factory.mktemp("plantwatch"))
+    try:
+        with _serving(create_app(container=container)) as url:
+            yield DashboardServer(url=url, container=container, held_back=held_back)
+    finally:
+        container.close()
+
+
+# The keyed server's keys: the page is given the viewer key, the test ingests with the admin key.
+VIEWER_KEY = "e2e-viewer-key-0123456789"
+ADMIN_KEY = "e2e-admin-key-0123456789"
+
+
+@pytest.fixture(scope="module")
+def keyed_dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardServer]:
+    """Its own scored store, served with role keys set: every data route needs a key."""
+    container, held_back = _scored_store(tmp_path_factory.mktemp("plantwatch-keyed"))
+    keyed = container.settings.model_copy(
+        update={"api_keys": {hash_api_key(VIEWER_KEY): Role.VIEWER, hash_api_key(ADMIN_KEY): Role.ADMIN}}
+    )
+    try:
+        with _serving(create_app(keyed, container)) as url:
+            yield DashboardServer(url=url, container=container, held_back=held_back)
+    finally:
         container.close()
 
 

@@ -5,12 +5,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Dialog, Page, expect
 
 from plantwatch.domain.anomaly import Anomaly
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyQuery
-from tests.e2e.conftest import DashboardServer
+from tests.e2e.conftest import ADMIN_KEY, VIEWER_KEY, DashboardServer
 
 pytestmark = pytest.mark.e2e
 
@@ -163,3 +163,51 @@ def test_drift_panel_shows_each_served_model(
         expect(entry).to_have_attribute("data-status", "warning" if drift.warning else "ok")
         expect(entry).to_contain_text(f"{drift.readings} readings")
     assert page_errors == []
+
+
+def test_with_role_keys_the_page_asks_for_a_viewer_key_and_anomalies_arrive_live(
+    browser: Browser, keyed_dashboard_server: DashboardServer
+) -> None:
+    server = keyed_dashboard_server
+    context = browser.new_context(base_url=server.url, viewport={"width": 1440, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    prompts: list[str] = []
+
+    def give_viewer_key(dialog: Dialog) -> None:
+        prompts.append(dialog.message)
+        dialog.accept(VIEWER_KEY)
+
+    page.on("dialog", give_viewer_key)
+    try:
+        _open_dashboard(page)
+        assert len(prompts) == 1 and "API key" in prompts[0]
+        # the stream needs the key too: it is read with the key's header, so the panel goes live
+        expect(page.get_by_test_id("live-status")).to_have_attribute("data-state", "live")
+        held_back = server.held_back
+        readings = [
+            {"timestamp": timestamp.isoformat(), "values": row}
+            for timestamp, row in zip(
+                held_back.values.index, held_back.values.to_dict("records"), strict=True
+            )
+        ]
+        response = page.request.post(
+            "/ingest/energy",
+            data={"source": held_back.source, "readings": readings},
+            headers={"X-API-Key": ADMIN_KEY},
+        )
+        assert response.ok, response.text()
+        sent = response.json()["anomalies"]
+        assert sent, "the held-back readings flag nothing"
+        newest = max(sent, key=lambda anomaly: (anomaly["window_end"], anomaly["id"]))
+        energy = page.get_by_test_id("panel-energy")
+        expect(energy.locator(f"[data-anomaly-id='{newest['id']}']")).to_be_visible()
+        expect(page.get_by_test_id("live-status-text")).to_contain_text(f"new {newest['severity']} anomaly")
+        expect(page.get_by_test_id("live-status")).to_have_attribute("data-state", "live")
+    finally:
+        context.close()
+    # the 401s the page got before it had the key are the only errors
+    assert [e for e in errors if "status of 401" not in e] == []

@@ -2,17 +2,22 @@
 per key and per client sending wrong keys, the role dependency other routes reuse, and the OpenAPI document
 naming the roles."""
 
+import json
+import re
+
 import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
 from plantwatch.bootstrap import Container
 from plantwatch.domain.access import Role, hash_api_key
 from plantwatch.domain.modules import Module
 from plantwatch.entrypoints.api.access import OperatorDep
 from plantwatch.entrypoints.api.app import create_app
-from plantwatch.settings import Settings
+from plantwatch.entrypoints.cli.app import app as cli_app
+from plantwatch.settings import ApiKeyGrant, Settings
 from tests.fakes import InMemoryAnomalyRepository, make_anomaly
 from tests.streaming_support import as_json_readings, normal_frame, trained_pca
 
@@ -137,3 +142,26 @@ def test_without_keys_the_api_is_open_and_the_document_asks_for_none(energy_mode
     assert all(
         "security" not in operation for path in document["paths"].values() for operation in path.values()
     )
+
+
+def test_a_key_entry_takes_a_role_or_a_role_and_a_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    named, plain = hash_api_key("ana-key"), hash_api_key("shared-key")
+    monkeypatch.setenv(
+        "PLANTWATCH_API_KEYS", json.dumps({named: {"role": "operator", "name": "ana"}, plain: "viewer"})
+    )
+    settings = Settings()
+    assert settings.api_keys == {named: ApiKeyGrant(role=Role.OPERATOR, name="ana"), plain: Role.VIEWER}
+    with pytest.raises(ValidationError):
+        Settings(api_keys={named: {"role": "operator", "name": "ana\nadmin"}})
+    with pytest.raises(ValidationError):
+        Settings(api_keys={named: {"role": "root", "name": "ana"}})
+
+
+def test_the_api_key_command_prints_a_named_entry_the_settings_read() -> None:
+    result = CliRunner().invoke(cli_app, ["api-key", "--role", "operator", "--name", "ana"])
+    assert result.exit_code == 0, result.output
+    key = re.search(r"X-API-Key header\): (\S+)", result.output)
+    setting = re.search(r"PLANTWATCH_API_KEYS='(.+)'", result.output)
+    assert key and setting
+    entries = Settings(api_keys=json.loads(setting.group(1))).api_keys
+    assert entries == {hash_api_key(key.group(1)): ApiKeyGrant(role=Role.OPERATOR, name="ana")}

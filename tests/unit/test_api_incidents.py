@@ -8,11 +8,12 @@ import torch
 from fastapi.testclient import TestClient
 
 from plantwatch.bootstrap import Container, incident_policies
+from plantwatch.domain.access import Role, hash_api_key
 from plantwatch.domain.anomaly import Severity
 from plantwatch.domain.modules import Module
 from plantwatch.entrypoints.api.app import create_app
 from plantwatch.services.incidents import IncidentTracking
-from plantwatch.settings import Settings
+from plantwatch.settings import ApiKeyGrant, Settings
 from tests.fakes import BASE_TIME, InMemoryAnomalyRepository, InMemoryIncidentRepository, make_anomaly
 from tests.streaming_support import as_json_readings, spike_frame, trained_pca
 
@@ -155,10 +156,55 @@ def test_actions_need_the_api_key_when_one_is_set() -> None:
     incident_id = client.get("/incidents").json()["items"][0]["id"]
     refused = client.post(f"/incidents/{incident_id}/acknowledge", json={"actor": "ana"})
     assert refused.status_code == 401
-    accepted = client.post(
+    # the single key is one identity: it acts under its digest's short name, not a name the body claims
+    single = f"key-{hash_api_key('secret')[:12]}"
+    claimed = client.post(
         f"/incidents/{incident_id}/acknowledge", json={"actor": "ana"}, headers={"X-API-Key": "secret"}
     )
+    assert claimed.status_code == 403 and claimed.json()["field"] == "actor"
+    accepted = client.post(f"/incidents/{incident_id}/acknowledge", headers={"X-API-Key": "secret"})
     assert accepted.status_code == 200
+    assert accepted.json()["history"][-1]["actor"] == single
+
+
+ANA_KEY, SHARED_KEY, VIEWER_KEY = "ana-operator-key", "shared-operator-key", "viewer-key"
+
+
+def test_with_role_keys_the_actor_is_the_keys_name_and_cannot_be_claimed() -> None:
+    client, container = make_client(
+        api_keys={
+            hash_api_key(ANA_KEY): ApiKeyGrant(role=Role.OPERATOR, name="ana"),
+            hash_api_key(SHARED_KEY): Role.OPERATOR,
+            hash_api_key(VIEWER_KEY): Role.VIEWER,
+        }
+    )
+    _store(container, [make_anomaly()])
+    ana, shared = {"X-API-Key": ANA_KEY}, {"X-API-Key": SHARED_KEY}
+    incident_id = client.get("/incidents", headers=ana).json()["items"][0]["id"]
+    url = f"/incidents/{incident_id}"
+
+    # ana cannot act as ben, in the body or in the header
+    as_ben = client.post(f"{url}/acknowledge", json={"actor": "ben"}, headers=ana)
+    assert as_ben.status_code == 403 and as_ben.json()["field"] == "actor"
+    assert "'ana'" in as_ben.json()["detail"]
+    by_header = client.post(f"{url}/comment", json={"text": "hi"}, headers={**ana, "X-Actor": "ben"})
+    assert by_header.status_code == 403 and by_header.json()["field"] == "X-Actor"
+    # naming herself is fine, and so is naming nobody: the key says who she is
+    assert client.post(f"{url}/acknowledge", json={"actor": "ana"}, headers=ana).status_code == 200
+    client.post(f"{url}/comment", json={"text": "pump 2 isolated"}, headers=ana)
+    # a key without a name acts under the start of its digest
+    resolved = client.post(f"{url}/resolve", headers=shared).json()
+    operator_entries = [(h["action"], h["actor"]) for h in resolved["history"] if h["actor"] != "plantwatch"]
+    assert operator_entries == [
+        ("acknowledge", "ana"),
+        ("comment", "ana"),
+        ("resolve", f"key-{hash_api_key(SHARED_KEY)[:12]}"),
+    ]
+    # a viewer may read but not act, whatever it claims
+    refused = client.post(
+        f"{url}/comment", json={"text": "x", "actor": "ana"}, headers={"X-API-Key": VIEWER_KEY}
+    )
+    assert refused.status_code == 403
 
 
 def test_alarm_kpis_per_module(client_with_incidents) -> None:

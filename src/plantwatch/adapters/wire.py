@@ -7,14 +7,16 @@ a worker needs a full model window before the first reading it scores.
 """
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Annotated
 
 import pandas as pd
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictFloat,
@@ -24,6 +26,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from plantwatch.adapters.modules.catalog import module_config
 from plantwatch.domain.errors import InvalidInputError
 from plantwatch.domain.frames import SensorFrame
 from plantwatch.domain.modules import Module, UnknownModuleError, parse_module
@@ -49,27 +52,72 @@ def checked_source(value: str, field: str = "source") -> str:
         raise InvalidInputError(f"{field}: {error.errors()[0]['msg']} (got {shown!r})", field=field) from None
 
 
-# Timezones. Readings, anomalies and scores are in plant local time and carry no offset: the plant's clock is
-# what operators read, and a reading with an offset is refused rather than guessed at. The OpenAPI document
-# says so with this pattern instead of JSON Schema's `date-time`, which requires an offset (RFC 3339).
-NAIVE_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$"
+# Time zones. Readings, anomalies and scores are stored and sent in plant local time without an offset: the
+# plant's clock is what operators read. A timestamp that comes in with an offset (`...Z`, `+02:00`) is an
+# instant, converted to the module's time zone (`timezone` in its configuration, default UTC) and then kept
+# as local time; one without an offset is plant local already. The OpenAPI document states both with
+# patterns rather than JSON Schema's `date-time`, which requires an offset (RFC 3339), and input is checked
+# against the pattern, so the document and the server accept the same strings.
+_ISO_LOCAL = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?"
+NAIVE_TIMESTAMP_PATTERN = rf"^{_ISO_LOCAL}$"
+TIMESTAMP_IN_PATTERN = rf"^{_ISO_LOCAL}(Z|[+-](0\d|1\d|2[0-3]):[0-5]\d)?$"
+_TIMESTAMP_IN = re.compile(TIMESTAMP_IN_PATTERN)
+
+
+def _iso_text_only(value: object) -> object:
+    # pydantic alone would also take a date, a unix time ("1700000000") or a space for the T
+    if isinstance(value, str) and not _TIMESTAMP_IN.match(value):
+        raise ValueError(
+            "must be ISO 8601 like 2024-03-01T12:00:00 (plant local time) or with an offset, "
+            "like 2024-03-01T11:00:00Z"
+        )
+    return value
+
+
 NaiveTimestamp = Annotated[
     datetime,
     WithJsonSchema(
         {
             "type": "string",
             "pattern": NAIVE_TIMESTAMP_PATTERN,
-            "description": "ISO 8601 without an offset, plant local time, e.g. 2024-03-01T12:00:00",
+            "description": "ISO 8601 without an offset, e.g. 2024-03-01T12:00:00",
         }
     ),
 ]
+"""A timestamp the API sends: naive (plant local time, or UTC where the field says so)."""
+
+TimestampIn = Annotated[
+    datetime,
+    BeforeValidator(_iso_text_only),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": TIMESTAMP_IN_PATTERN,
+            "description": "ISO 8601; without an offset plant local time (2024-03-01T12:00:00), with one "
+            "(2024-03-01T11:00:00Z, +01:00) converted to the module's time zone",
+        }
+    ),
+]
+"""A timestamp the API takes: plant local time, or an instant with an offset (see `to_plant_time`)."""
+
+
+def to_plant_time(value: datetime, zone: tzinfo, field: str) -> datetime:
+    """`value` as naive plant local time in `zone`: converted when it has an offset, as it is when not."""
+    if value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(zone).replace(tzinfo=None)
+    except OverflowError:
+        raise InvalidInputError(
+            f"{field}: {value.isoformat()} is outside the range of dates in plant time", field=field
+        ) from None
 
 
 class ReadingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    timestamp: NaiveTimestamp = Field(
-        description="When the reading was taken, ISO 8601, plant local time (no offset)"
+    timestamp: TimestampIn = Field(
+        description="When the reading was taken: ISO 8601 in plant local time, or with an offset"
     )
     # Strict: a JSON true or "1.5" is not a reading, even though lax parsing would turn it into one.
     values: dict[str, StrictFloat] = Field(description="One number per feature of the module's model")
@@ -134,11 +182,13 @@ def readings_frame(
 ) -> SensorFrame:
     """A SensorFrame of `readings` in time order, checked against the model's features and, when given,
     the plausible range `limits` (dates up to `now`, naive UTC, plus its allowance; default the clock).
+    Timestamps with an offset are converted to the module's time zone (`to_plant_time`).
 
     Errors name the offending reading and feature the way a JSON body addresses them, for example
     `readings[3].values.usage_kwh`.
     """
     latest = limits.latest(now or datetime.now(UTC).replace(tzinfo=None)) if limits else None
+    zone = module_config(module).zone
     if not source or not source.strip():
         raise InvalidInputError("source: must be a non-empty string", field="source")
     if not readings:
@@ -150,21 +200,16 @@ def readings_frame(
     first_seen: dict[datetime, int] = {}
     for position, reading in enumerate(readings):
         where = f"{field}[{position}]"
-        if reading.timestamp.tzinfo is not None:
+        timestamp = to_plant_time(reading.timestamp, zone, f"{where}.timestamp")
+        if timestamp in first_seen:
             raise InvalidInputError(
-                f"{where}.timestamp: must be a naive timestamp in plant local time, "
-                f"got {reading.timestamp.isoformat()}",
+                f"{where}.timestamp: duplicates {field}[{first_seen[timestamp]}] "
+                f"({timestamp.isoformat()} plant time)",
                 field=f"{where}.timestamp",
             )
-        if reading.timestamp in first_seen:
-            raise InvalidInputError(
-                f"{where}.timestamp: duplicates {field}[{first_seen[reading.timestamp]}] "
-                f"({reading.timestamp.isoformat()})",
-                field=f"{where}.timestamp",
-            )
-        first_seen[reading.timestamp] = position
+        first_seen[timestamp] = position
         if limits is not None and latest is not None:
-            limits.check_timestamp(reading.timestamp, latest, f"{where}.timestamp")
+            limits.check_timestamp(timestamp, latest, f"{where}.timestamp")
         for name in wanted:
             if name not in reading.values:
                 raise InvalidInputError(f"{where}.values.{name}: missing", field=f"{where}.values.{name}")
@@ -183,7 +228,7 @@ def readings_frame(
             if limits is not None:
                 limits.check_value(value, f"{where}.values.{name}")
         rows.append([float(reading.values[name]) for name in wanted])
-        index.append(reading.timestamp)
+        index.append(timestamp)
     values = pd.DataFrame(
         rows, columns=wanted, index=pd.DatetimeIndex(index, name="timestamp"), dtype="float64"
     )

@@ -28,3 +28,12 @@ def hash_api_key(key: str) -> str:
     cheap.
     """
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+KEY_NAME_PREFIX_CHARS = 12
+
+
+def default_key_name(digest: str) -> str:
+    """The name a key without a configured name acts under: `key-` and the start of its digest, which
+    tells keys apart in an audit log without letting anyone rebuild the key."""
+    return f"key-{digest[:KEY_NAME_PREFIX_CHARS]}"

@@ -21,7 +21,12 @@ class UnauthorizedError(PlantwatchError):
 
 
 class ForbiddenError(PlantwatchError):
-    """A valid key whose role does not allow the endpoint (HTTP 403)."""
+    """A valid key whose role does not allow the endpoint, or that may not do what a field asks (HTTP 403);
+    `field` names that field."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class RateLimitedError(PlantwatchError):

@@ -1,5 +1,6 @@
 """Structured logs (structlog) for the API, the worker and the CLI: one JSON object a line, or readable lines
-for a terminal, with the request id of the request a line belongs to.
+for a terminal, with the request id of the request a line belongs to and, with tracing on
+(api/tracing.py), the OpenTelemetry trace and span ids.
 
 The standard library's loggers (plantwatch's own modules, uvicorn, SQLAlchemy) go through the same
 renderer, so every line has one shape. A last processor masks passwords in URLs and values of secret-looking
@@ -12,6 +13,11 @@ from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
+
+try:  # the OpenTelemetry API comes with the `otel` extra (and with FastAPI); without it, lines carry no trace
+    from opentelemetry.trace import get_current_span as _current_span
+except ImportError:  # pragma: no cover - depends on the installed extras
+    _current_span = None  # type: ignore[assignment]
 
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
 _SECRET_KEYS = ("password", "api_key", "apikey", "secret", "token", "authorization", "x-api-key")
@@ -30,8 +36,22 @@ def redact_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) 
     return event
 
 
+def add_trace_context(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The OpenTelemetry trace and span ids of the span the line is written in, when tracing is on."""
+    if _current_span is None:
+        return event
+    context = _current_span().get_span_context()
+    if context.is_valid:
+        event.setdefault("trace_id", format(context.trace_id, "032x"))
+        event.setdefault("span_id", format(context.span_id, "016x"))
+    return event
+
+
 _SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
+    add_trace_context,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -56,16 +76,15 @@ def get_logger(name: str) -> Any:
     return structlog.stdlib.get_logger(name)
 
 
-def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
-    """Render structlog's and the standard library's log records alike, one line each on stderr."""
-    shared = _SHARED
+def log_formatter(log_format: str = "json") -> logging.Formatter:
+    """The formatter that renders structlog's and the standard library's records alike."""
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if log_format == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_SHARED,
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
@@ -73,8 +92,12 @@ def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
             renderer,
         ],
     )
+
+
+def configure_logging(log_format: str = "json", level: str = "INFO") -> None:
+    """Render structlog's and the standard library's log records alike, one line each on stderr."""
     handler = logging.StreamHandler()
-    handler.setFormatter(formatter)
+    handler.setFormatter(log_formatter(log_format))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 import yaml
@@ -268,6 +269,11 @@ class ModuleConfig(_Strict):
     title: str = ""
     description: str = ""
     default_detector: str = "pca"
+    timezone: str = Field(
+        default="UTC",
+        description="IANA time zone of the plant's clock (e.g. Europe/Berlin): readings and anomalies are in "
+        "its local time, and a timestamp sent with an offset is converted to it",
+    )
     alarm: AlarmConfig = Field(default_factory=AlarmConfig)
     layouts: list[LayoutConfig] = Field(min_length=1)
 
@@ -287,6 +293,19 @@ class ModuleConfig(_Strict):
                 "a module name is lower-case letters, digits, '_' or '-', starting with a letter (at most 40)"
             )
         return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"{value!r} is not an IANA time zone like UTC or Europe/Berlin") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @field_validator("default_detector")
     @classmethod

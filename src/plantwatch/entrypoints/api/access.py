@@ -7,6 +7,9 @@ Three ways to run, from the settings:
 - `api_keys` (SHA-256 digests of keys, each with a role): every route except /health needs a key whose role
   allows it, and `api_key`, if also set, is one more admin key.
 
+Each key has a name, the actor its incident actions are recorded under: the `name` of its api_keys entry,
+or else `key-` and the first 12 hex digits of its digest (the single `api_key` too).
+
 Keys are compared by digest only, so neither the settings nor memory hold a key the server could leak. Every
 key gets `api_rate_limit` requests; a client sending wrong keys gets `api_auth_failure_limit` tries and then a
 429 until the window passes, so keys cannot be guessed at speed. Limits are kept per process: with
@@ -30,10 +33,10 @@ from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
-from plantwatch.domain.access import Role, hash_api_key
+from plantwatch.domain.access import Role, default_key_name, hash_api_key
 from plantwatch.domain.errors import ForbiddenError, RateLimitedError, UnauthorizedError
 from plantwatch.entrypoints.api.dependencies import container_of
-from plantwatch.settings import Settings
+from plantwatch.settings import ApiKeyGrant, Settings
 
 # A security scheme rather than a plain header parameter, so the OpenAPI document (and the docs page's
 # Authorize button) shows which endpoints need it; auto_error=False leaves the 401 to the role check.
@@ -44,20 +47,31 @@ API_KEY_HEADER = APIKeyHeader(
 
 @dataclass(frozen=True)
 class Caller:
-    """Who made a request: their role, and the digest of their key (None when the API is open)."""
+    """Who made a request: their role, the digest of their key and the key's name (both None when no key
+    was needed)."""
 
     role: Role
     key_digest: str | None
+    name: str | None = None
+
+
+def _grant(digest: str, entry: Role | ApiKeyGrant) -> ApiKeyGrant:
+    if isinstance(entry, ApiKeyGrant):
+        return entry
+    return ApiKeyGrant(role=entry, name=default_key_name(digest))
 
 
 class AccessControl:
     """The key book and the rate limiters of one API process."""
 
     def __init__(self, settings: Settings) -> None:
-        self.roles_by_digest: dict[str, Role] = dict(settings.api_keys)
+        self.grants_by_digest: dict[str, ApiKeyGrant] = {
+            digest: _grant(digest, entry) for digest, entry in settings.api_keys.items()
+        }
         if settings.api_key:
-            self.roles_by_digest[hash_api_key(settings.api_key)] = Role.ADMIN
-        self.keys_configured = bool(self.roles_by_digest)
+            single = hash_api_key(settings.api_key)
+            self.grants_by_digest[single] = _grant(single, Role.ADMIN)
+        self.keys_configured = bool(self.grants_by_digest)
         # with only the original single key, reads stay open as they always were and writes need the key
         self.has_roles = bool(settings.api_keys)
         self.lowest_guarded = Role.VIEWER if self.has_roles else Role.OPERATOR
@@ -81,8 +95,8 @@ class AccessControl:
                 "too many wrong keys from this client", self._retry_after(self._per_failing_client, failing)
             )
         digest = hash_api_key(key)
-        role = self._role_of(digest)
-        if role is None:
+        grant = self._grant_of(digest)
+        if grant is None:
             self._limiter.hit(self._per_failing_client, *failing)
             raise UnauthorizedError("a valid X-API-Key header is needed for this endpoint")
         per_key = ("key", digest)
@@ -90,16 +104,18 @@ class AccessControl:
             raise RateLimitedError(
                 "too many requests with this key", self._retry_after(self._per_key, per_key)
             )
-        if not role.allows(needed):
-            raise ForbiddenError(f"this endpoint needs the {needed.value} role; the key has {role.value}")
-        return Caller(role=role, key_digest=digest)
+        if not grant.role.allows(needed):
+            raise ForbiddenError(
+                f"this endpoint needs the {needed.value} role; the key has {grant.role.value}"
+            )
+        return Caller(role=grant.role, key_digest=digest, name=grant.name)
 
-    def _role_of(self, digest: str) -> Role | None:
+    def _grant_of(self, digest: str) -> ApiKeyGrant | None:
         # constant-time over every configured digest, so timing tells nothing about how close a guess was
         found = None
-        for known, role in self.roles_by_digest.items():
+        for known, grant in self.grants_by_digest.items():
             if hmac.compare_digest(known, digest):
-                found = role
+                found = grant
         return found
 
     def _retry_after(self, item: RateLimitItem, identifiers: tuple[str, str]) -> int:

@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from fastapi import FastAPI
@@ -28,16 +28,23 @@ from plantwatch.entrypoints.api.routers import (
     modules,
     stream,
 )
+from plantwatch.entrypoints.api.tracing import install_tracing
 from plantwatch.entrypoints.metrics import record_models
 from plantwatch.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 DESCRIPTION = """
 Anomalies of a plant's energy use, machines and control network, each with its root cause.
 
-Time: every timestamp, sent or received (readings, `since`/`until`, anomalies, scores), is a naive ISO 8601
-value in plant local time, without an offset; the document states it as a pattern rather than JSON Schema's
-`date-time`, which requires an offset. A value with an offset (`...Z`, `+02:00`) is refused with a 422 naming
-the field rather than converted with a guessed plant time zone. Readings must also fall in the configured
+Time: the API stores and sends plant local time, ISO 8601 without an offset (anomaly windows, scores,
+incident spans; `detected_at`, `opened_at` and audit times are UTC, also without an offset). It takes either:
+a timestamp without an offset (readings, `since`/`until`) is plant local time; one with an offset (`...Z`,
+`+02:00`) is an instant, converted to the module's time zone (`timezone` in its configuration, default UTC).
+On a read over every module an offset needs the modules to share one time zone, else it is a 422 naming the
+field. The document states both as patterns rather than JSON Schema's `date-time`, which requires an offset;
+anything else (a date alone, a unix time) is a 422 naming the field. Readings must also fall in the configured
 plausible time and value range (422 naming the reading).
 
 Access: with API keys configured, every endpoint but `/health` needs the `X-API-Key` header of a key whose
@@ -84,9 +91,14 @@ def guarded_openapi(app: FastAPI, access: AccessControl) -> Callable[[], dict[st
     return openapi
 
 
-def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    container: Container | None = None,
+    span_exporter: "SpanExporter | None" = None,
+) -> FastAPI:
     """The app. With `container`, its adapters are used as given (tests); otherwise they are built from
-    `settings` (default: the environment) when the app starts and closed when it stops."""
+    `settings` (default: the environment) when the app starts and closed when it stops. `span_exporter`
+    traces the app's requests into it whatever the settings say (tests; see tracing.py)."""
     settings = settings or (container.settings if container else get_settings())
 
     @asynccontextmanager
@@ -141,6 +153,8 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)
     app.add_middleware(SecurityHeaders)
+    # outermost of all: the request's span is open while every middleware above logs and measures
+    app.state.tracer_provider = install_tracing(app, settings, span_exporter)
     return app
 
 

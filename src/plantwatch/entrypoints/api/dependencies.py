@@ -1,13 +1,19 @@
-"""FastAPI dependencies: the process's Container, its page cache and a module path parameter.
+"""FastAPI dependencies: the process's Container, its page cache, a module path parameter, and time bounds
+in plant time.
 
 Role checks live in access.py (ViewerDep, OperatorDep, AdminDep)."""
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 
+from plantwatch.adapters.modules.catalog import module_config
+from plantwatch.adapters.wire import to_plant_time
 from plantwatch.bootstrap import Container
-from plantwatch.domain.modules import Module, parse_module
+from plantwatch.domain.errors import InvalidInputError
+from plantwatch.domain.modules import Module, known_modules, parse_module
 from plantwatch.entrypoints.api.page_cache import PageCache
 
 
@@ -55,3 +61,21 @@ async def module_from_path(
 
 
 ModuleDep = Annotated[Module, Depends(module_from_path)]
+
+
+def plant_time(value: datetime | None, field: str, module: Module | None = None) -> datetime | None:
+    """A time bound (`since`, `until`) in the plant local time the store keeps: as sent when it has no
+    offset, else converted to `module`'s time zone. A query over every module converts it when all modules
+    share one zone; otherwise an offset is ambiguous there and is refused (422 naming `field`)."""
+    if value is None or value.tzinfo is None:
+        return value
+    modules: Sequence[Module] = [module] if module is not None else known_modules()
+    zones = {m.value: module_config(m).timezone for m in modules}
+    if len(set(zones.values())) > 1:
+        listed = ", ".join(f"{name} {zone}" for name, zone in sorted(zones.items()))
+        raise InvalidInputError(
+            f"{field}: a time with an offset needs a module here, since the modules keep different time "
+            f"zones ({listed}); or send plant local time without an offset",
+            field=field,
+        )
+    return to_plant_time(value, module_config(modules[0]).zone, field)

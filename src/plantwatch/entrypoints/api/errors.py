@@ -73,7 +73,7 @@ def status_for(error: Exception) -> int:
 
 
 def _field_of(error: Exception) -> str | None:
-    if isinstance(error, InvalidInputError):
+    if isinstance(error, InvalidInputError | ForbiddenError):
         return error.field
     if isinstance(error, DataFileError):
         return error.column

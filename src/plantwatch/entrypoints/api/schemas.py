@@ -305,8 +305,8 @@ class IncidentOut(BaseModel):
     id: str
     module: Module
     source: str
-    start: datetime = Field(description="First anomalous window (naive, plant local time).")
-    end: datetime = Field(description="Last anomalous window so far (naive, plant local time).")
+    start: NaiveTimestamp = Field(description="First anomalous window (naive, plant local time).")
+    end: NaiveTimestamp = Field(description="Last anomalous window so far (naive, plant local time).")
     ongoing: bool = Field(description="Still active: the readings have not cleared it yet.")
     state: IncidentState
     severity: Severity = Field(description="The highest severity of its windows.")
@@ -314,9 +314,11 @@ class IncidentOut(BaseModel):
     threshold: float = Field(description="The threshold the peak score crossed.")
     window_count: int
     top_causes: list[IncidentCauseOut] = Field(description="Features ranked by their share, largest first.")
-    opened_at: datetime = Field(description="When plantwatch opened it (naive UTC).")
-    updated_at: datetime = Field(description="Its last change (naive UTC).")
-    shelved_until: datetime | None = Field(description="Shelved until then (naive UTC), if ever shelved.")
+    opened_at: NaiveTimestamp = Field(description="When plantwatch opened it (naive UTC).")
+    updated_at: NaiveTimestamp = Field(description="Its last change (naive UTC).")
+    shelved_until: NaiveTimestamp | None = Field(
+        description="Shelved until then (naive UTC), if ever shelved."
+    )
     shelved: bool = Field(description="Shelved now.")
 
     @classmethod
@@ -357,7 +359,7 @@ class IncidentOut(BaseModel):
 class AuditEntryOut(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    at: datetime = Field(description="When (naive UTC).")
+    at: NaiveTimestamp = Field(description="When (naive UTC).")
     actor: str = Field(description="Who: an operator, or plantwatch for what the readings did.")
     action: IncidentAction
     from_state: IncidentState | None
@@ -392,7 +394,8 @@ class IncidentPageOut(BaseModel):
 
 
 class OperatorActionIn(BaseModel):
-    """Who acts. The X-Actor header names them too; the body wins when both are given."""
+    """Who acts. The X-Actor header names them too; the body wins when both are given. With API keys set,
+    the key names who acts: leave it out, or give the key's own name (anyone else's is a 403)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -415,8 +418,8 @@ class AlarmKpisOut(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     module: Module
-    since: datetime
-    until: datetime
+    since: NaiveTimestamp
+    until: NaiveTimestamp
     hours: float
     alarms: int = Field(description="Incidents that started in [since, until).")
     alarms_per_hour: float = Field(description="EEMUA 191: about 6 is the most manageable, 1 the aim.")

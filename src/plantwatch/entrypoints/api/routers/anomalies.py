@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
-from plantwatch.adapters.wire import MAX_NAME_CHARS, NO_CONTROL_CHARS, NaiveTimestamp
+from plantwatch.adapters.wire import MAX_NAME_CHARS, NO_CONTROL_CHARS, NaiveTimestamp, TimestampIn
 from plantwatch.bootstrap import Container
 from plantwatch.domain.access import Role
 from plantwatch.domain.anomaly import Severity
@@ -14,7 +14,7 @@ from plantwatch.domain.errors import NotFoundError
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import AnomalyQuery
 from plantwatch.entrypoints.api.access import role_dependency
-from plantwatch.entrypoints.api.dependencies import ContainerDep, ModuleDep, PageCacheDep
+from plantwatch.entrypoints.api.dependencies import ContainerDep, ModuleDep, PageCacheDep, plant_time
 from plantwatch.entrypoints.api.page_cache import PageCache
 from plantwatch.entrypoints.api.schemas import AnomalyOut, AnomalyPageOut
 
@@ -26,9 +26,9 @@ MAX_SCORES = 50_000
 
 async def anomaly_query(
     since: Annotated[
-        NaiveTimestamp | None, Query(description="window_end at or after, plant local time")
+        TimestampIn | None, Query(description="window_end at or after, plant local time")
     ] = None,
-    until: Annotated[NaiveTimestamp | None, Query(description="window_end before, plant local time")] = None,
+    until: Annotated[TimestampIn | None, Query(description="window_end before, plant local time")] = None,
     min_severity: Annotated[Severity | None, Query(description="low, medium, high or critical")] = None,
     feature: Annotated[
         str | None,
@@ -67,11 +67,17 @@ QueryDep = Annotated[AnomalyQuery, Depends(anomaly_query)]
 
 
 async def _page(request: Request, container: Container, cache: PageCache, query: AnomalyQuery) -> Response:
+    since, until = (
+        plant_time(query.since, "since", query.module),
+        plant_time(query.until, "until", query.module),
+    )
+    local = replace(query, since=since, until=until)
+
     def render() -> bytes:
-        page = container.repository.find(query)
+        page = container.repository.find(local)
         return AnomalyPageOut.from_domain(page.items, page.next_cursor).model_dump_json().encode()
 
-    return await cache.answer(request, ("anomalies", query), container.repository.revision, render)
+    return await cache.answer(request, ("anomalies", local), container.repository.revision, render)
 
 
 @router.get("/anomalies", response_model=AnomalyPageOut, summary="Anomalies of every module, newest first")
@@ -133,10 +139,11 @@ class ScoreSeriesOut(BaseModel):
 def list_scores(
     container: ContainerDep,
     module: ModuleDep,
-    since: Annotated[NaiveTimestamp | None, Query(description="at or after, plant local time")] = None,
-    until: Annotated[NaiveTimestamp | None, Query(description="before, plant local time")] = None,
+    since: Annotated[TimestampIn | None, Query(description="at or after, plant local time")] = None,
+    until: Annotated[TimestampIn | None, Query(description="before, plant local time")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_SCORES)] = 5000,
 ) -> ScoreSeriesOut:
+    since, until = plant_time(since, "since", module), plant_time(until, "until", module)
     points = container.repository.list_scores(module, since=since, until=until, limit=limit)
     model = container.models.get(module)
     return ScoreSeriesOut(

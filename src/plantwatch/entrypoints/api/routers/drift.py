@@ -1,13 +1,13 @@
 """GET /models/{module}/drift: how far the readings this process scored lately sit from the served model's
 training data, and the drift warnings stored by every process (API and workers)."""
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
+from plantwatch.adapters.wire import NaiveTimestamp
 from plantwatch.domain.access import Role
 from plantwatch.domain.modules import Module
 from plantwatch.entrypoints.api.access import role_dependency
@@ -49,9 +49,9 @@ class DriftEventOut(BaseModel):
     module: Module
     model_name: str
     model_version: str
-    raised_at: datetime
-    first_reading: datetime | None
-    last_reading: datetime | None
+    raised_at: NaiveTimestamp
+    first_reading: NaiveTimestamp | None
+    last_reading: NaiveTimestamp | None
     readings: int
     max_psi: float
     max_out_of_range_share: float
@@ -67,8 +67,8 @@ class DriftOut(BaseModel):
     window_readings: int
     """How many of the latest readings drift is measured over."""
     readings: int
-    first_reading: datetime | None
-    last_reading: datetime | None
+    first_reading: NaiveTimestamp | None
+    last_reading: NaiveTimestamp | None
     levels: DriftLevelsOut
     drifted_features: list[str]
     """Features over a level, worst first."""

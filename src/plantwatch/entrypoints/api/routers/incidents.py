@@ -1,8 +1,10 @@
 """Incidents: the list an operator works from, one incident with its anomalies and audit log, and the
 operator's actions on it (acknowledge, shelve, comment, resolve).
 
-Who acts comes from the body's `actor` or the X-Actor header for now; an authenticated user can fill it
-later through `request_actor`, the one place that reads it.
+Who acts (`acting_actor`, the one place that decides it): with API keys set, the name of the key the request
+came with (its api_keys `name`, or `key-` and the start of its digest), so one operator cannot act as
+another; a body `actor` or X-Actor header naming anyone else is refused with a 403. With no key set, the
+body's `actor`, else the X-Actor header.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -12,15 +14,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Path, Query
 from starlette.concurrency import run_in_threadpool
 
-from plantwatch.adapters.wire import MAX_NAME_CHARS, NO_CONTROL_CHARS
+from plantwatch.adapters.wire import MAX_NAME_CHARS, NO_CONTROL_CHARS, TimestampIn
 from plantwatch.bootstrap import Container
 from plantwatch.domain.access import Role
 from plantwatch.domain.anomaly import Severity
-from plantwatch.domain.errors import InvalidInputError
+from plantwatch.domain.errors import ForbiddenError, InvalidInputError
 from plantwatch.domain.incidents import MAX_ACTOR_CHARS, IncidentAction, IncidentState
 from plantwatch.domain.ports import AnomalyQuery, IncidentDetail, IncidentQuery
-from plantwatch.entrypoints.api.access import OperatorDep, role_dependency
-from plantwatch.entrypoints.api.dependencies import MODULE_SCHEMA, ContainerDep, module_or_404
+from plantwatch.entrypoints.api.access import Caller, OperatorDep, role_dependency
+from plantwatch.entrypoints.api.dependencies import (
+    MODULE_SCHEMA,
+    ContainerDep,
+    module_or_404,
+    plant_time,
+)
 from plantwatch.entrypoints.api.schemas import (
     AnomalyOut,
     AuditEntryOut,
@@ -49,18 +56,19 @@ def incident_query(
     ] = None,
     state: Annotated[IncidentState | None, Query()] = None,
     source: Annotated[str | None, Query(max_length=MAX_NAME_CHARS, pattern=NO_CONTROL_CHARS)] = None,
-    since: Annotated[datetime | None, Query(description="ending at or after, plant local time")] = None,
-    until: Annotated[datetime | None, Query(description="starting before, plant local time")] = None,
+    since: Annotated[TimestampIn | None, Query(description="ending at or after, plant local time")] = None,
+    until: Annotated[TimestampIn | None, Query(description="starting before, plant local time")] = None,
     min_severity: Annotated[Severity | None, Query(description="low, medium, high or critical")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
 ) -> IncidentQuery:
+    selected = module_or_404(module) if module is not None else None
     return IncidentQuery(
-        module=module_or_404(module) if module is not None else None,
+        module=selected,
         source=source,
         state=state,
-        since=since,
-        until=until,
+        since=plant_time(since, "since", selected),
+        until=plant_time(until, "until", selected),
         min_severity=min_severity,
         limit=limit,
         cursor=cursor,
@@ -73,7 +81,10 @@ IncidentId = Annotated[str, Path(pattern=NO_CONTROL_CHARS, max_length=64, descri
 def request_actor(
     x_actor: Annotated[
         str | None,
-        Header(max_length=MAX_ACTOR_CHARS, description="Who acts, when the body names nobody."),
+        Header(
+            max_length=MAX_ACTOR_CHARS,
+            description="Who acts, when the body names nobody; with API keys set, the key's name or absent.",
+        ),
     ] = None,
 ) -> str | None:
     return x_actor
@@ -82,13 +93,27 @@ def request_actor(
 ActorDep = Annotated[str | None, Depends(request_actor)]
 
 
-def _actor(body: OperatorActionIn | None, header: str | None) -> str:
-    actor = (body.actor if body is not None else None) or header
-    if not actor:
+def acting_actor(caller: Caller, body: OperatorActionIn | None, header: str | None) -> str:
+    """Who the audit log records for this action (see the module's docstring)."""
+    named = [
+        (field, name)
+        for field, name in (("actor", body.actor if body is not None else None), ("X-Actor", header))
+        if name
+    ]
+    if caller.name is not None:
+        for field, name in named:
+            if name != caller.name:
+                raise ForbiddenError(
+                    f"{field}: this API key acts as {caller.name!r} and cannot act as {name!r}; "
+                    "leave the actor out, it comes from the key",
+                    field=field,
+                )
+        return caller.name
+    if not named:
         raise InvalidInputError(
             "actor: say who acts, in the body's actor or the X-Actor header", field="actor"
         )
-    return actor
+    return named[0][1]
 
 
 def _detail_out(container: Container, detail: IncidentDetail) -> IncidentDetailOut:
@@ -167,11 +192,12 @@ _ACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def acknowledge_incident(
     container: ContainerDep,
     incident_id: IncidentId,
-    _caller: OperatorDep,
+    caller: OperatorDep,
     header_actor: ActorDep,
     body: Annotated[OperatorActionIn | None, Body()] = None,
 ) -> IncidentDetailOut:
-    return await _act(container, incident_id, IncidentAction.ACKNOWLEDGE, _actor(body, header_actor))
+    actor = acting_actor(caller, body, header_actor)
+    return await _act(container, incident_id, IncidentAction.ACKNOWLEDGE, actor)
 
 
 @router.post(
@@ -184,10 +210,10 @@ async def shelve_incident(
     container: ContainerDep,
     incident_id: IncidentId,
     body: ShelveIn,
-    _caller: OperatorDep,
+    caller: OperatorDep,
     header_actor: ActorDep,
 ) -> IncidentDetailOut:
-    actor = _actor(body, header_actor)
+    actor = acting_actor(caller, body, header_actor)
     return await _act(container, incident_id, IncidentAction.SHELVE, actor, minutes=body.minutes)
 
 
@@ -201,10 +227,10 @@ async def comment_incident(
     container: ContainerDep,
     incident_id: IncidentId,
     body: CommentIn,
-    _caller: OperatorDep,
+    caller: OperatorDep,
     header_actor: ActorDep,
 ) -> IncidentDetailOut:
-    actor = _actor(body, header_actor)
+    actor = acting_actor(caller, body, header_actor)
     return await _act(container, incident_id, IncidentAction.COMMENT, actor, text=body.text)
 
 
@@ -217,8 +243,9 @@ async def comment_incident(
 async def resolve_incident(
     container: ContainerDep,
     incident_id: IncidentId,
-    _caller: OperatorDep,
+    caller: OperatorDep,
     header_actor: ActorDep,
     body: Annotated[OperatorActionIn | None, Body()] = None,
 ) -> IncidentDetailOut:
-    return await _act(container, incident_id, IncidentAction.RESOLVE, _actor(body, header_actor))
+    actor = acting_actor(caller, body, header_actor)
+    return await _act(container, incident_id, IncidentAction.RESOLVE, actor)

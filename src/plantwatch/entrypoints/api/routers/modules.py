@@ -31,6 +31,10 @@ class ModuleOut(BaseModel):
     name: Module = Field(description="Module name, as in /anomalies/{module} and /ingest/{module}")
     title: str = Field(description="Human-readable title")
     description: str = Field(description="What the module watches")
+    timezone: str = Field(
+        description="IANA time zone of the plant's clock: its timestamps are local time in it, and a "
+        "timestamp sent with an offset is converted to it"
+    )
     features: list[FeatureOut] = Field(
         description="The features of the served model's layout (of the first layout when none is served)"
     )
@@ -52,6 +56,7 @@ def module_out(container: Container, module: Module) -> ModuleOut:
         name=module,
         title=config.display_title,
         description=config.description,
+        timezone=config.timezone,
         features=[
             FeatureOut(name=f.name, unit=f.unit, kind=f.kind.value, codes=f.codes) for f in shown.features
         ],

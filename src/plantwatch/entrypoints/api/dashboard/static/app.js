@@ -542,20 +542,53 @@
 
   // ---------- live feed ----------
 
+  // The feed is read with fetch() rather than EventSource, which cannot send the X-API-Key header: with
+  // role keys set, EventSource would get a 401 for ever. A key in the URL instead would land in logs.
+  const LIVE_RETRY_MS = 2000;
+
+  // Server-sent events (text/event-stream): blocks separated by a blank line, each of `field: value` lines.
+  function parseEventBlock(block) {
+    const event = { type: "message", data: [] };
+    for (const line of block.split(/\r\n|\r|\n/)) {
+      if (!line || line.startsWith(":")) continue; // a comment: the server's keep-alive ping
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? "" : line.slice(colon + 1);
+      if (value.startsWith(" ")) value = value.slice(1);
+      if (field === "event") event.type = value;
+      else if (field === "data") event.data.push(value);
+    }
+    return { type: event.type, data: event.data.join("\n") };
+  }
+
+  async function readLiveFeed(onOpen, onEvent) {
+    const response = await fetch("/anomalies/stream", {
+      headers: { Accept: "text/event-stream", ...keyHeaders() },
+      cache: "no-store",
+    });
+    if (!response.ok || !response.body) throw new Error(`live feed: ${response.status}`);
+    onOpen();
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("live feed: the server closed the stream");
+      buffer += value;
+      const blocks = buffer.split(/\r\n\r\n|\n\n|\r\r/);
+      buffer = blocks.pop();
+      for (const block of blocks) onEvent(parseEventBlock(block));
+    }
+  }
+
   function connectLiveFeed() {
     const status = document.querySelector("[data-testid=live-status]");
     const statusText = document.querySelector("[data-testid=live-status-text]");
-    const source = new EventSource("/anomalies/stream");
-    source.addEventListener("open", () => {
+    const onOpen = () => {
       status.dataset.state = "live";
       statusText.textContent = "live";
-    });
-    // EventSource reconnects by itself; the page only says so
-    source.addEventListener("error", () => {
-      status.dataset.state = "reconnecting";
-      statusText.textContent = "live feed lost, reconnecting…";
-    });
-    source.addEventListener("anomaly", (event) => {
+    };
+    const onEvent = (event) => {
+      if (event.type !== "anomaly") return;
       let anomaly;
       try {
         anomaly = JSON.parse(event.data);
@@ -563,7 +596,15 @@
         return;
       }
       receiveLiveAnomaly(anomaly);
-    });
+    };
+    // reconnects after a lost connection or a refused key (the page asks for one on its other requests)
+    const run = () =>
+      readLiveFeed(onOpen, onEvent).catch(() => {
+        status.dataset.state = "reconnecting";
+        statusText.textContent = "live feed lost, reconnecting…";
+        setTimeout(run, LIVE_RETRY_MS);
+      });
+    run();
   }
 
   function receiveLiveAnomaly(anomaly) {
@@ -918,14 +959,20 @@
     document.querySelector("[data-testid=incident-table] tbody").replaceChildren(...rows);
   }
 
-  async function act(id, action) {
+  // With a key, the server records the key's own name and refuses any other, so the page names nobody.
+  function actorField() {
+    if (sessionStorage.getItem(KEY_STORAGE)) return {};
     const actor = operatorName();
-    if (!actor) {
+    return actor ? { actor } : null;
+  }
+
+  async function act(id, action) {
+    const body = actorField();
+    if (!body) {
       showError("Type your name in Operator first: every action is recorded with who did it.");
       document.querySelector("[data-testid=operator-name]").focus();
       return;
     }
-    const body = { actor };
     if (action === "shelve") body.minutes = Number(filterForm().elements.shelve_minutes.value);
     try {
       const detail = await api(`/incidents/${encodeURIComponent(id)}/${action}`, {
@@ -1073,9 +1120,9 @@
       event.preventDefault();
       const input = event.target.elements.text;
       const id = document.querySelector("[data-testid=incident-detail]").dataset.incidentId;
-      const actorName = operatorName();
-      if (!actorName || !id || !input.value.trim()) {
-        if (!actorName) showError("Type your name in Operator first: every comment is recorded with who wrote it.");
+      const actor = actorField();
+      if (!actor || !id || !input.value.trim()) {
+        if (!actor) showError("Type your name in Operator first: every comment is recorded with who wrote it.");
         return;
       }
       try {
@@ -1083,7 +1130,7 @@
           await api(`/incidents/${encodeURIComponent(id)}/comment`, {
             method: "POST",
             headers: { "Content-Type": "application/json" },
-            body: JSON.stringify({ actor: actorName, text: input.value.trim() }),
+            body: JSON.stringify({ ...actor, text: input.value.trim() }),
           }),
         );
         input.value = "";
