@@ -17,11 +17,12 @@ Two options change how contributions become the score, for every detector built 
 - `adaptive_window=N`: each feature's contribution is divided by how far that feature's recent errors sit
   above its training level (a trailing median over N readings that ends `adaptive_guard` readings before the
   scored one, divided by the feature's median on training windows; never below 1, so it only ever removes a
-  rise). Readings whose plain score was over the `adaptive_exclude_quantile` of training scores are left out
-  of the trailing median, and so are the `adaptive_guard` newest ones: an attack in progress is not part of
-  its own reference and does not normalise itself away. The score then depends on the last
-  window + adaptive_guard + adaptive_window - 1 readings, which is the detector's `window` (the span
-  `history` must cover); the model itself still reads `config.window` readings.
+  rise). Reference readings in alarm against the reference itself (plain score over its median score times
+  the ratio of training scores' `adaptive_exclude_quantile` to their median) are left out, and so are the
+  `adaptive_guard` newest readings: an attack in progress is not part of its own reference and does not
+  normalise itself away, while a drift that lifts every score is still followed. The score then depends on
+  the last window + adaptive_guard + adaptive_window - 1 readings, which is the detector's `window` (the
+  span `history` must cover); the model itself still reads `config.window` readings.
 """
 
 import json
@@ -32,7 +33,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
-import pandas as pd
 from sklearn.preprocessing import RobustScaler, StandardScaler
 
 from plantwatch.domain.errors import FeatureMismatchError, InvalidInputError, ModelIntegrityError
@@ -47,8 +47,8 @@ USUAL_ERROR_FLOOR = 1e-2
 # Scaled inputs are clipped to this many standard deviations: a reading of 1e300 would otherwise overflow
 # the squared errors to inf and go unscored, the one reading that most needs an alarm.
 SCALED_LIMIT = 1e6
-# A feature whose error is usually (almost) zero, e.g. a pump that never switched in training, has a training
-# median contribution near 0: the adaptive normaliser compares recent levels with at least this much (contribution
+# A feature whose error is usually (almost) zero, e.g. a pump that never switched in training, has a median
+# contribution near 0: the adaptive normaliser compares recent levels with at least this much (contribution
 # units, 1 = the feature's usual mean error) so a few small errors do not read as a huge rise.
 ADAPTIVE_MEDIAN_FLOOR = 0.1
 AGGREGATIONS = ("mean", "max")
@@ -104,10 +104,10 @@ class WindowDetector(ABC):
         self.mean_: np.ndarray | None = None
         self.std_: np.ndarray | None = None
         self.usual_error_: np.ndarray | None = None
-        # per-feature median contribution on training windows and the plain score above which a reading
-        # stays out of the adaptive reference (set by fit)
+        # per-feature median contribution on training windows, and how many times the median score of its
+        # reference a reading's plain score may reach and still count in that reference (set by fit)
         self.usual_median_: np.ndarray | None = None
-        self.exclude_above_: float | None = None
+        self.exclude_ratio_: float | None = None
         self.training_history: dict[str, Any] = {}
 
     def _check_config(self) -> None:
@@ -132,12 +132,12 @@ class WindowDetector(ABC):
         if self.config.adaptive_guard < 1:
             # a reference that holds the scored reading would shrink every rise it is meant to show
             raise InvalidInputError(
-                f"adaptive_guard must be >= 1 reading, got {self.config.adaptive_guard}", field="adaptive_guard"
+                f"adaptive_guard must be >= 1 reading, got {self.config.adaptive_guard}",
+                field="adaptive_guard",
             )
         if not 0.0 < self.config.adaptive_exclude_quantile <= 1.0:
             raise InvalidInputError(
-                "adaptive_exclude_quantile must be in (0, 1], got "
-                f"{self.config.adaptive_exclude_quantile}",
+                f"adaptive_exclude_quantile must be in (0, 1], got {self.config.adaptive_exclude_quantile}",
                 field="adaptive_exclude_quantile",
             )
 
@@ -193,8 +193,12 @@ class WindowDetector(ABC):
         self.usual_error_ = np.maximum(usual, max(float(usual.mean()) * USUAL_ERROR_FLOOR, 1e-12))
         training_contributions = errors / self.usual_error_
         self.usual_median_ = np.maximum(np.median(training_contributions, axis=0), ADAPTIVE_MEDIAN_FLOOR)
-        self.exclude_above_ = float(
-            np.quantile(training_contributions.mean(axis=1), self.config.adaptive_exclude_quantile)
+        training_scores = training_contributions.mean(axis=1)
+        # how far over the median a training score reaches at the exclusion quantile (at least 1)
+        self.exclude_ratio_ = max(
+            1.0,
+            float(np.quantile(training_scores, self.config.adaptive_exclude_quantile))
+            / max(float(np.median(training_scores)), 1e-12),
         )
         return self
 
@@ -227,9 +231,9 @@ class WindowDetector(ABC):
         }
 
     def _adaptive_reference_state(self) -> dict[str, Any] | None:
-        if self.usual_median_ is None or self.exclude_above_ is None:
+        if self.usual_median_ is None or self.exclude_ratio_ is None:
             return None
-        return {"usual_median": self.usual_median_.tolist(), "exclude_above": self.exclude_above_}
+        return {"usual_median": self.usual_median_.tolist(), "exclude_ratio": self.exclude_ratio_}
 
     @classmethod
     def load(cls, directory: Path, device: str | None = None) -> Self:
@@ -266,10 +270,12 @@ class WindowDetector(ABC):
         # models saved before the adaptive normaliser existed have no reference; they never use one
         if reference is None:
             if self.config.adaptive_window:
-                raise ModelIntegrityError(f"{where}: adaptive_window is set but the adaptive reference is missing")
+                raise ModelIntegrityError(
+                    f"{where}: adaptive_window is set but the adaptive reference is missing"
+                )
             return
         self.usual_median_ = np.asarray(reference["usual_median"], dtype=np.float64)
-        self.exclude_above_ = float(reference["exclude_above"])
+        self.exclude_ratio_ = float(reference["exclude_ratio"])
 
     def training_metrics(self) -> dict[str, float]:
         """Scalar facts about the last fit (losses, epochs run) for the model card."""
@@ -297,7 +303,7 @@ class WindowDetector(ABC):
         return contributions, expected
 
     def _model_contributions(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each feature's error over its usual error, and the expected readings, of every full model window."""
+        """Each feature's error over its usual error, and the expected readings, of each full model window."""
         assert self.usual_error_ is not None
         n_rows, n_features = raw.shape
         contributions = np.full((n_rows, n_features), np.nan)
@@ -314,21 +320,23 @@ class WindowDetector(ABC):
 
     def _adaptively_normalised(self, contributions: np.ndarray) -> np.ndarray:
         """Contributions over each feature's recent level relative to training (see the module docstring)."""
-        assert self.usual_median_ is not None and self.exclude_above_ is not None
-        reference = contributions.copy()
-        # NaN scores (no full window) compare False and stay in: they are NaN already
-        reference[contributions.mean(axis=1) > self.exclude_above_] = np.nan
-        level = (
-            pd.DataFrame(reference)
-            .shift(self.config.adaptive_guard)
-            .rolling(self.config.adaptive_window, min_periods=1)
-            .median()
-            .to_numpy()
-        )
-        # fmax: where every reference reading was left out (NaN level) the contribution stays as it is
-        normalised = contributions / np.fmax(1.0, level / self.usual_median_)
-        # a score needs its whole reference span, so it depends on the same readings alone and in a batch
-        normalised[: self.window - 1] = np.nan
+        assert self.usual_median_ is not None and self.exclude_ratio_ is not None
+        guard, span = self.config.adaptive_guard, self.config.adaptive_window
+        normalised = np.full(contributions.shape, np.nan)
+        first = self.window - 1  # the first row whose reference rows all have a model score
+        if len(contributions) <= first:
+            return normalised
+        # reference of row t: rows t - guard - span + 1 ... t - guard, i.e. window k = t - guard - span + 1
+        reference = np.lib.stride_tricks.sliding_window_view(contributions, span, axis=0)  # (K, F, span)
+        reference_scores = reference.mean(axis=1)  # (K, span): the plain score of each reference row
+        for start in range(first, len(contributions), SCORE_CHUNK):
+            rows = np.arange(start, min(start + SCORE_CHUNK, len(contributions)))
+            k = rows - guard - span + 1
+            scores = reference_scores[k]
+            # readings in alarm against the reference itself stay out (ratio >= 1: at least half stay in)
+            kept = scores <= self.exclude_ratio_ * np.median(scores, axis=1, keepdims=True)
+            level = np.nanmedian(np.where(kept[:, None, :], reference[k], np.nan), axis=2)
+            normalised[rows] = contributions[rows] / np.maximum(1.0, level / self.usual_median_)
         return normalised
 
     def _weighted_error(self, squared_error: np.ndarray) -> np.ndarray:
