@@ -36,6 +36,7 @@ def main() -> None:
     )
     parser.add_argument("--rules", default="ewma:0.2")
     parser.add_argument("--quantile", type=float, default=0.99)
+    parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/datasets"))
     args = parser.parse_args()
     split = load_split(BATADAL_WINDOWS, args.data_dir, seed=7)
@@ -46,7 +47,7 @@ def main() -> None:
         for spec in args.rules.split(","):
             calibrated = calibrate_detector(
                 split.train,
-                build_detector(args.model, seed=7, **hyper),
+                build_detector(args.model, seed=args.seed, **hyper),
                 build_thresholder("quantile", q=args.quantile),
                 alarm_rule=parse_alarm_rule(spec),
             )

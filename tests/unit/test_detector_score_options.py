@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from plantwatch.adapters.detectors import WindowDetector, build_detector
+from plantwatch.adapters.detectors import WindowDetector, base, build_detector
 from plantwatch.domain.errors import InvalidInputError, ModelIntegrityError
 from tests.contract.synthetic import FEATURES, normal_series, with_anomalies
 
@@ -165,3 +165,11 @@ def test_a_model_saved_before_the_options_loads_and_an_adaptive_one_needs_its_re
     state_file.write_text(json.dumps(state))
     with pytest.raises(ModelIntegrityError, match="adaptive reference is missing"):
         type(detector).load(tmp_path)
+
+
+def test_adaptive_scores_do_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    detector = build_detector("pca", window=4, **ADAPTIVE).fit(normal_series(1200, seed=11), FEATURES)
+    values = readings(drift=4.0, shift_rows=slice(600, 640))
+    whole = detector.score(values)
+    monkeypatch.setattr(base, "ADAPTIVE_BLOCK_VALUES", 1000)  # 2 rows a block
+    np.testing.assert_array_equal(detector.score(values), whole)

@@ -52,6 +52,9 @@ SCALED_LIMIT = 1e6
 # units, 1 = the feature's usual mean error) so a few small errors do not read as a huge rise.
 ADAPTIVE_MEDIAN_FLOOR = 0.1
 AGGREGATIONS = ("mean", "max")
+# The adaptive normaliser gathers (rows, features, reference readings) blocks of about this many values at a
+# time (16 MB of float64), so a long reference on many features does not build one huge array.
+ADAPTIVE_BLOCK_VALUES = 2_000_000
 
 
 @dataclass
@@ -332,8 +335,9 @@ class WindowDetector(ABC):
         # reference of row t: rows t - guard - span + 1 ... t - guard, i.e. window k = t - guard - span + 1
         reference = np.lib.stride_tricks.sliding_window_view(contributions, span, axis=0)  # (K, F, span)
         reference_scores = reference.mean(axis=1)  # (K, span): the plain score of each reference row
-        for start in range(first, len(contributions), SCORE_CHUNK):
-            rows = np.arange(start, min(start + SCORE_CHUNK, len(contributions)))
+        rows_per_block = max(1, ADAPTIVE_BLOCK_VALUES // (span * contributions.shape[1]))
+        for start in range(first, len(contributions), rows_per_block):
+            rows = np.arange(start, min(start + rows_per_block, len(contributions)))
             k = rows - guard - span + 1
             scores = reference_scores[k]
             # readings in alarm against the reference itself stay out (ratio >= 1: at least half stay in)
