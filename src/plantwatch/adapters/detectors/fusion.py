@@ -46,6 +46,13 @@ class FusionDetector(WindowDetector):
                 f"{self.config.members!r}",
                 field="members",
             )
+        # the members make the contributions; these options of a single detector would silently do nothing
+        defaults = FusionConfig()
+        for option in ("aggregation", "adaptive_window"):
+            if getattr(self.config, option) != getattr(defaults, option):
+                raise InvalidInputError(
+                    f"fusion does not take {option}: it averages its members' contributions", field=option
+                )
         seed = {"seed": self.config.seed}
         self.members: list[WindowDetector] = [detector_class(n)(device=device, **seed) for n in names]
         self.window = max(member.window for member in self.members)

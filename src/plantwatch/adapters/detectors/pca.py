@@ -133,7 +133,7 @@ class PcaDetector(WindowDetector):
             self.scales_ = np.load(directory / SCALES_FILE, allow_pickle=False)
         except (FileNotFoundError, ValueError) as error:
             raise ModelIntegrityError(f"{directory}: PCA arrays cannot be read: {error}") from None
-        expected_inputs = self.window * len(self.feature_names)
+        expected_inputs = self.model_window * len(self.feature_names)
         if (
             self.components_.ndim != 2
             or self.components_.shape[1] != expected_inputs

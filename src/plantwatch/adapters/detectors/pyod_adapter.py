@@ -104,9 +104,9 @@ class PyodDetector(WindowDetector):
             flat = np.load(directory / TRAINING_FILE, allow_pickle=False)
         except (FileNotFoundError, ValueError) as error:
             raise ModelIntegrityError(f"{directory}: PyOD training windows cannot be read: {error}") from None
-        if flat.ndim != 2 or flat.shape[1] != self.window * len(self.feature_names):
+        if flat.ndim != 2 or flat.shape[1] != self.model_window * len(self.feature_names):
             raise ModelIntegrityError(f"{directory}: PyOD training windows do not fit window x features")
-        self._fit_model(flat.reshape(len(flat), self.window, len(self.feature_names)))
+        self._fit_model(flat.reshape(len(flat), self.model_window, len(self.feature_names)))
 
 
 class IsolationForestDetector(PyodDetector):
