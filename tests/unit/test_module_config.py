@@ -186,7 +186,7 @@ def test_builtin_modules_carry_the_alarm_rules_the_benchmarks_chose() -> None:
     assert chosen == {
         "energy": ("none", "quantile", 0.99),
         "machine": ("cusum:0.99", "quantile", 0.99),
-        "cyber": ("ewma:0.2", "quantile", 0.99),
+        "cyber": ("ewma:0.3", "quantile", 0.99),
         "process": ("cusum:0.99", "quantile", 0.99),
     }
 
