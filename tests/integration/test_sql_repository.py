@@ -36,7 +36,7 @@ def test_tables_live_in_the_isolated_schema(engine: Engine) -> None:
             {"schema": schema},
         ).scalars()
         assert str(schema).startswith("plantwatch_test_")
-        assert set(tables) == {"anomalies", "anomaly_features", "scores", "drift_events"}
+        assert set(tables) == {"anomalies", "anomaly_features", "scores", "drift_events", "store_revisions"}
 
 
 def test_concurrent_writers_of_the_same_anomalies_store_each_once(engine: Engine) -> None:
