@@ -1,5 +1,6 @@
 """The FastAPI application: routers per resource, adapters from the composition root, one error mapping."""
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -113,6 +114,10 @@ def create_app(
         built = await run_in_threadpool(build_container, settings)
         app.state.container = built
         record_models(built.cards())
+        # torch, pandas and the models leave millions of objects that live as long as the process; frozen,
+        # the collector's full passes skip them instead of stalling requests for hundreds of milliseconds
+        gc.collect()
+        gc.freeze()
         # the outbox is shared: every API process and worker may send it, each row leased to one of them
         stop_dispatcher = notification_dispatcher(settings, built.outbox).start() if built.outbox else None
         if built.served is not None and settings.model_reload_interval_s > 0:

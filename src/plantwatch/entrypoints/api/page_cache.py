@@ -7,8 +7,10 @@ Two ways to answer, cheapest first:
 - on the event loop, when this process read the revision less than `max_age_s` ago and holds the page at
   that revision: no thread hand-over, no database (about half the CPU of the next way);
 - on the thread pool: read the revision (one single-row query), then the page from the cache, or render it.
-So a write by another process (a worker, another API process) shows within `max_age_s`; a write through this
-process (`invalidate`, called by ingest) shows at once. `max_age_s = 0` checks the store on every request.
+So a write by another process (a worker, another API process) shows within `max_age_s` (plus the time one
+revision read takes, while the others keep answering from the known revision for at most a second); a write
+through this process (`invalidate`, called by ingest) shows at once. `max_age_s = 0` checks the store on every
+request.
 
 The revision also gives each answer an ETag: a client that sends it back in If-None-Match gets a 304
 without a body.
@@ -24,6 +26,7 @@ from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
 JSON = "application/json"
+REFRESH_GRACE_S = 1.0
 
 
 class PageCache:
@@ -36,6 +39,7 @@ class PageCache:
         self._lock = threading.Lock()
         self._revision: tuple[int, float] | None = None  # the last revision read, and when
         self._generation = 0  # raised by invalidate: a revision read before it must not be kept after it
+        self._refreshing = False  # a request is reading the revision on the pool
 
     def invalidate(self) -> None:
         """This process changed the store: the next answers read the revision again."""
@@ -53,12 +57,21 @@ class PageCache:
         """The JSON answer for `key`: from the cache at a recent revision without leaving the event loop,
         or via the thread pool (`read_revision`, then `render` on a miss)."""
         known = self._revision
-        if known is not None and time.monotonic() - known[1] < self.max_age_s:
-            with self._lock:
-                cached = self._entries.get(key)
-            if cached is not None and cached[0] == known[0]:
-                return self._response(request, key, known[0], cached[1])
-        return await run_in_threadpool(self._answer_from_store, request, key, read_revision, render)
+        if known is not None:
+            age = time.monotonic() - known[1]
+            # past the max age one request reads the revision again; the others keep answering from the
+            # known one meanwhile (for at most REFRESH_GRACE_S more), rather than all queueing on the pool
+            fresh = age < self.max_age_s or (self._refreshing and age < self.max_age_s + REFRESH_GRACE_S)
+            if fresh:
+                with self._lock:
+                    cached = self._entries.get(key)
+                if cached is not None and cached[0] == known[0]:
+                    return self._response(request, key, known[0], cached[1])
+        self._refreshing = True
+        try:
+            return await run_in_threadpool(self._answer_from_store, request, key, read_revision, render)
+        finally:
+            self._refreshing = False
 
     def _answer_from_store(
         self,
