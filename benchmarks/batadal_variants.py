@@ -67,7 +67,7 @@ def main() -> None:
                 print(
                     f"{args.model} {variant:45s} {spec:9s} seed {seed} fit {fit_seconds:.0f} s  "
                     + "  ".join(
-                        f"{name.split(' (')[0]}: S {r.s_score:.3f} FAR {r.far:.3f} R {r.recall:.3f} "
+                        f"{name.split(' (')[0]}: S {r.s_score:.3f} FAR {r.far:.4f} R {r.recall:.3f} "
                         f"TTD {r.mean_time_to_detection:.1f} {r.detected_events}/{r.events}"
                         for name, r in reports.items()
                     ),
@@ -86,7 +86,7 @@ def summary(by_seed: dict[int, dict[str, DetectionReport]]) -> str:
         worst_far = max(reports[name].far for reports in by_seed.values())
         out.append(
             f"{name.split(' (')[0]}: S mean {sum(s_scores) / len(s_scores):.3f} "
-            f"min {min(s_scores):.3f} max {max(s_scores):.3f} worst FAR {worst_far:.3f}"
+            f"min {min(s_scores):.3f} max {max(s_scores):.3f} worst FAR {worst_far:.4f}"
         )
     return "  ".join(out)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from plantwatch.adapters.detectors import GruForecasterDetector, TorchDetector, build_detector
+from plantwatch.adapters.detectors import EpochReport, GruForecasterDetector, TorchDetector, build_detector
 from plantwatch.domain.errors import InvalidInputError, ModelIntegrityError
 from tests.contract.synthetic import FEATURES, normal_series, with_anomalies
 
@@ -90,3 +90,24 @@ def test_a_single_network_saves_no_member_errors(train_values: np.ndarray, tmp_p
     single.save(tmp_path)
     assert "member_usual_error" not in json.loads((tmp_path / "detector.json").read_text())
     assert sorted(path.name for path in tmp_path.glob("*.pt")) == ["weights.pt"]
+
+
+def test_a_model_saved_before_ensembles_loads_as_one_network(
+    train_values: np.ndarray, tmp_path: Path
+) -> None:
+    single = build_detector("gru", seed=5, ensemble=1, **TINY).fit(train_values, FEATURES)
+    single.save(tmp_path)
+    state_file = tmp_path / "detector.json"
+    state = json.loads(state_file.read_text())
+    del state["hyper_params"]["ensemble"]
+    state_file.write_text(json.dumps(state))
+    loaded = GruForecasterDetector.load(tmp_path)
+    assert loaded.config.ensemble == 1
+    values = with_anomalies(60, seed=23, start=400).values
+    np.testing.assert_array_equal(loaded.score(values), single.score(values))
+
+
+def test_progress_reports_name_the_ensemble_member(train_values: np.ndarray) -> None:
+    reports: list[EpochReport] = []
+    build_detector("gru", seed=5, ensemble=2, on_epoch=reports.append, **TINY).fit(train_values, FEATURES)
+    assert {(report.member, report.members) for report in reports} == {(0, 2), (1, 2)}

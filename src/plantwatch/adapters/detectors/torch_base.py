@@ -94,6 +94,9 @@ class EpochReport:
     train_loss: float
     val_loss: float | None
     best_val_loss: float | None
+    # which network of an ensemble is training (0-based), and how many there are
+    member: int = 0
+    members: int = 1
 
 
 EpochCallback = Callable[[EpochReport], None]
@@ -202,6 +205,8 @@ class TorchDetector(WindowDetector):
                         train_loss=train_losses[-1],
                         val_loss=val_loss,
                         best_val_loss=best_loss if val_loss is not None else None,
+                        member=seed - config.seed,
+                        members=config.ensemble,
                     )
                 )
             if epoch - best_epoch >= config.patience:
@@ -271,6 +276,8 @@ class TorchDetector(WindowDetector):
     def from_state(
         cls, state: dict[str, Any], directory: Path, device: str | None = None, where: Path | None = None
     ) -> Self:
+        # a model saved before ensembles existed is one network, whatever today's default
+        state = {**state, "hyper_params": {"ensemble": 1, **state["hyper_params"]}}
         detector = super().from_state(state, directory, device, where)
         if detector.config.ensemble > 1:
             usual = state.get("member_usual_error")
