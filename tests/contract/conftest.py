@@ -12,7 +12,7 @@ from tests.contract.synthetic import FEATURES, SyntheticSeries, normal_series, w
 # Tiny models: the whole suite trains every detector twice on two shared cores.
 SMALL_HYPER: dict[str, dict[str, Any]] = {
     "lstm_ae": {"window": 8, "hidden": 16, "epochs": 12, "patience": 3, "device": "cpu"},
-    "gru": {"window": 8, "hidden": 16, "epochs": 12, "patience": 3, "device": "cpu"},
+    "gru": {"window": 8, "hidden": 16, "epochs": 12, "patience": 3, "ensemble": 1, "device": "cpu"},
     "vae": {"window": 8, "hidden": 32, "latent": 4, "epochs": 25, "patience": 4, "device": "cpu"},
     "pca": {"window": 4},
     "robust_z": {},

@@ -35,7 +35,7 @@ def _weights(network: torch.nn.Module) -> list[torch.Tensor]:
 def test_member_k_is_the_single_network_of_seed_plus_k(
     ensemble: TorchDetector, train_values: np.ndarray, member: int
 ) -> None:
-    single = build_detector("gru", seed=5 + member, **TINY).fit(train_values, FEATURES)
+    single = build_detector("gru", seed=5 + member, ensemble=1, **TINY).fit(train_values, FEATURES)
     assert isinstance(single, TorchDetector)
     for ours, theirs in zip(_weights(ensemble.networks[member]), _weights(single.networks[0]), strict=True):
         torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
@@ -86,7 +86,7 @@ def test_missing_member_usual_errors_are_an_integrity_error(ensemble: TorchDetec
 
 
 def test_a_single_network_saves_no_member_errors(train_values: np.ndarray, tmp_path: Path) -> None:
-    single = build_detector("gru", seed=5, **TINY).fit(train_values, FEATURES)
+    single = build_detector("gru", seed=5, ensemble=1, **TINY).fit(train_values, FEATURES)
     single.save(tmp_path)
     assert "member_usual_error" not in json.loads((tmp_path / "detector.json").read_text())
     assert sorted(path.name for path in tmp_path.glob("*.pt")) == ["weights.pt"]
