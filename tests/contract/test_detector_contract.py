@@ -18,7 +18,7 @@ from plantwatch.domain.errors import FeatureMismatchError, InvalidInputError
 from plantwatch.domain.ports import Detector
 from plantwatch.domain.root_cause import rank_root_causes
 from plantwatch.settings import get_settings
-from tests.contract.conftest import SMALL_HYPER, fit_small
+from tests.contract.conftest import SMALL_HYPER, build_small, fit_small
 from tests.contract.synthetic import FEATURES, SyntheticSeries
 
 
@@ -73,9 +73,9 @@ def test_history_completes_the_first_windows_and_gets_no_score(
 
 
 def test_same_seed_gives_the_same_model(
-    fitted: WindowDetector, detector_name: str, train_values: np.ndarray, test_series: SyntheticSeries
+    fitted: WindowDetector, detector_case: str, train_values: np.ndarray, test_series: SyntheticSeries
 ) -> None:
-    again = fit_small(detector_name, train_values)
+    again = fit_small(detector_case, train_values)
     np.testing.assert_array_equal(again.score(test_series.values), fitted.score(test_series.values))
 
 
@@ -97,9 +97,12 @@ def test_saved_files_hold_no_pickled_objects(fitted: WindowDetector, tmp_path: P
     suffixes = {path.suffix for path in tmp_path.iterdir()}
     assert suffixes <= {".json", ".pt", ".npy"}
     if isinstance(fitted, TorchDetector):
-        # weights_only=True refuses anything but tensors and plain containers
-        state = torch.load(tmp_path / "weights.pt", weights_only=True)
-        assert all(isinstance(value, torch.Tensor) for value in state.values())
+        # weights_only=True refuses anything but tensors and plain containers (one file per ensemble member)
+        weight_files = sorted(tmp_path.glob("*.pt"))
+        assert len(weight_files) == fitted.config.ensemble
+        for path in weight_files:
+            state = torch.load(path, weights_only=True)
+            assert all(isinstance(value, torch.Tensor) for value in state.values())
 
 
 def test_explain_gives_per_feature_contributions_and_expected_values(
@@ -193,9 +196,9 @@ def test_non_finite_input_names_the_row_and_feature(
     assert raised.value.field == "temperature"
 
 
-def test_scoring_before_fit_is_an_error(detector_name: str, test_series: SyntheticSeries) -> None:
+def test_scoring_before_fit_is_an_error(detector_case: str, test_series: SyntheticSeries) -> None:
     with pytest.raises(InvalidInputError, match="not fitted"):
-        build_detector(detector_name, **SMALL_HYPER[detector_name]).score(test_series.values)
+        build_small(detector_case).score(test_series.values)
 
 
 def test_unknown_hyper_parameter_is_named(detector_name: str) -> None:

@@ -82,7 +82,7 @@ def test_loaded_model_scores_like_the_saved_one(tmp_path: Path, pca: WindowDetec
 
 def test_torch_detector_round_trips_through_the_registry(tmp_path: Path) -> None:
     torch.set_num_threads(1)
-    gru = build_detector("gru", window=6, hidden=8, epochs=2, device="cpu").fit(
+    gru = build_detector("gru", window=6, hidden=8, epochs=2, ensemble=2, device="cpu").fit(
         normal_series(300, 3), FEATURES
     )
     registry = FileModelRegistry(tmp_path)
@@ -91,7 +91,8 @@ def test_torch_detector_round_trips_through_the_registry(tmp_path: Path) -> None
     test = normal_series(100, seed=4)
     np.testing.assert_array_equal(loaded.detector.score(test), gru.score(test))
     manifest = json.loads((tmp_path / "energy" / "gru" / "v0001" / "manifest.json").read_text())
-    assert set(manifest["files"]) == {"card.json", "detector.json", "weights.pt"}
+    # every network of the ensemble travels with the version
+    assert set(manifest["files"]) == {"card.json", "detector.json", "weights.pt", "weights-1.pt"}
 
 
 def test_tampered_file_fails_the_checksum(tmp_path: Path, pca: WindowDetector) -> None:

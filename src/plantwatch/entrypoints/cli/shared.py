@@ -106,6 +106,8 @@ def train_detector(
                 losses = f"train {epoch.train_loss:.4f}"
                 if epoch.val_loss is not None:
                     losses += f"  val {epoch.val_loss:.4f}  best {epoch.best_val_loss:.4f}"
+                if epoch.members > 1:
+                    losses = f"network {epoch.member + 1}/{epoch.members}  {losses}"
                 progress.update(task, completed=epoch.epoch, losses=losses)
 
             detector.on_epoch = report
