@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     # How old the anomaly store revision an API process answers cached pages from may be (api/page_cache.py):
     # another process's new anomaly shows in GET /anomalies within this time; 0 checks the store every time.
     api_page_cache_max_age_s: float = Field(default=0.1, ge=0, le=60)
+    # How long GET /health reuses its last store check (routers/health.py); 0 checks on every request.
+    health_check_max_age_s: float = Field(default=1.0, ge=0, le=60)
     # Access control (see entrypoints/api/access.py). api_key: the original single key, an admin key; alone,
     # it guards only admin routes (ingest). api_keys: {"<sha256 hex of a key>": "viewer"|"operator"|"admin"}
     # or, to record incident actions under a person's name, {"<digest>": {"role": "operator", "name": "ana"}}

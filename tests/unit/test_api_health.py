@@ -1,5 +1,7 @@
 """GET /health and GET /models: store reachability, loaded models, and what to do when one is missing."""
 
+import time
+
 import pytest
 import torch
 from fastapi.testclient import TestClient
@@ -57,6 +59,28 @@ def test_unreachable_store_is_a_503():
     assert response.status_code == 503
     assert response.json()["status"] == "down"
     assert "connection refused" in response.json()["database_error"]
+
+
+def test_the_store_check_is_reused_for_its_max_age_then_repeated():
+    checks = 0
+    store_up = True
+
+    def check() -> None:
+        nonlocal checks
+        checks += 1
+        if not store_up:
+            raise ConnectionRefusedError("connection refused")
+
+    settings = Settings(database_url="sqlite://", health_check_max_age_s=0.3)
+    container = Container(settings=settings, repository=InMemoryAnomalyRepository(), models={})
+    container.check_database = check
+    client = TestClient(create_app(settings, container))
+    assert [client.get("/health").status_code for _ in range(3)] == [200, 200, 200]
+    assert checks == 1
+    store_up = False
+    assert client.get("/health").status_code == 200, "within the max age the last outcome stands"
+    time.sleep(0.35)
+    assert client.get("/health").status_code == 503 and checks == 2
 
 
 def test_app_built_from_settings_loads_the_registry_latest_model(tmp_path, machine_model):

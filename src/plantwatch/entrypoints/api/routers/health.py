@@ -2,15 +2,17 @@
 registered version with its stage)."""
 
 import logging
+import time
 from typing import Any, Literal
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from plantwatch.adapters.wire import NaiveTimestamp
+from plantwatch.bootstrap import Container
 from plantwatch.domain.lifecycle import Stage
 from plantwatch.domain.modules import Module
 from plantwatch.domain.ports import ModelCard
@@ -93,17 +95,52 @@ def store_problem(error: BaseException) -> str:
     return "the store is unreachable"
 
 
+class StoreCheck:
+    """The last store check's outcome, reused for `max_age_s`: a probe every few seconds from each
+    orchestrator and load balancer need not each cost a connection, and under load a cached answer does not
+    wait for the GIL behind the busy threads. Past the max age one request checks again; the others keep the
+    last outcome meanwhile, for at most HEALTH_TIMEOUT_S more."""
+
+    def __init__(self, max_age_s: float) -> None:
+        self.max_age_s = max_age_s
+        self._last: tuple[str | None, float] | None = None  # (problem or None, when checked)
+        self._checking = False
+
+    async def problem(self, container: Container) -> str | None:
+        """None when the store answered, else what went wrong (no host, user or driver in it)."""
+        last = self._last
+        if last is not None:
+            age = time.monotonic() - last[1]
+            if age < self.max_age_s or (self._checking and age < self.max_age_s + HEALTH_TIMEOUT_S):
+                return last[0]
+        self._checking = True
+        checked_at = time.monotonic()
+        try:
+            with anyio.fail_after(HEALTH_TIMEOUT_S):
+                await anyio.to_thread.run_sync(
+                    container.check_database, abandon_on_cancel=True, limiter=_HEALTH_THREAD
+                )
+            problem = None
+        except Exception as error:  # any failure to reach the store is what this endpoint reports
+            log.warning("health check: store unreachable: %s", error)
+            problem = store_problem(error)
+        finally:
+            self._checking = False
+        self._last = (problem, checked_at)
+        return problem
+
+
+def _store_check(request: Request, container: Container) -> StoreCheck:
+    check: StoreCheck | None = getattr(request.app.state, "store_check", None)
+    if check is None:
+        check = StoreCheck(container.settings.health_check_max_age_s)
+        request.app.state.store_check = check
+    return check
+
+
 @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
-async def health(container: ContainerDep) -> Any:
-    database_error = None
-    try:
-        with anyio.fail_after(HEALTH_TIMEOUT_S):
-            await anyio.to_thread.run_sync(
-                container.check_database, abandon_on_cancel=True, limiter=_HEALTH_THREAD
-            )
-    except Exception as error:  # any failure to reach the store is what this endpoint reports
-        log.warning("health check: store unreachable: %s", error)
-        database_error = store_problem(error)
+async def health(request: Request, container: ContainerDep) -> Any:
+    database_error = await _store_check(request, container).problem(container)
     modules = []
     # a configured module beyond the seed's never trained is not in service yet (GET /modules lists it)
     for module in filter(container.model_expected, container.modules):
