@@ -291,20 +291,7 @@ class SqlAnomalyRepository:
             scores.c.timestamp, scores.c.source, scores.c.model_name, scores.c.model_version
         ).limit(limit)
         with _unavailable_as_domain_error(), self.engine.connect() as connection:
-            return [
-                ScorePoint(
-                    module=Module(row.module),
-                    source=row.source,
-                    timestamp=row.timestamp,
-                    score=row.score,
-                    threshold=row.threshold,
-                    model_name=row.model_name,
-                    model_version=row.model_version,
-                    statistic=row.statistic,
-                    alarm=row.alarm,
-                )
-                for row in connection.execute(statement)
-            ]
+            return [_score_point(row) for row in connection.execute(statement)]
 
     def latest_scores(
         self,
@@ -331,20 +318,7 @@ class SqlAnomalyRepository:
         )
         with _unavailable_as_domain_error(), self.engine.connect() as connection:
             rows = connection.execute(statement).all()
-        return [
-            ScorePoint(
-                module=Module(row.module),
-                source=row.source,
-                timestamp=row.timestamp,
-                score=row.score,
-                threshold=row.threshold,
-                model_name=row.model_name,
-                model_version=row.model_version,
-                statistic=row.statistic,
-                alarm=row.alarm,
-            )
-            for row in reversed(rows)
-        ]
+        return [_score_point(row) for row in reversed(rows)]
 
 
 def _filtered(statement: SelectT, query: AnomalyQuery) -> SelectT:
@@ -416,6 +390,20 @@ def _score_row(point: ScorePoint) -> dict[str, Any]:
         "statistic": point.statistic,
         "alarm": point.alarm,
     }
+
+
+def _score_point(row: Any) -> ScorePoint:
+    return ScorePoint(
+        module=Module(row.module),
+        source=row.source,
+        timestamp=row.timestamp,
+        score=row.score,
+        threshold=row.threshold,
+        model_name=row.model_name,
+        model_version=row.model_version,
+        statistic=row.statistic,
+        alarm=row.alarm,
+    )
 
 
 def _load_root_causes(connection: Connection, rows: Sequence[Any]) -> list[Anomaly]:
