@@ -30,27 +30,43 @@ from plantwatch.domain.ports import (
 T = TypeVar("T")
 
 
-class RevisionCachedRepository:
-    """`inner` with its anomaly reads (find, tally, top, histogram) cached by revision; writes go through."""
+class RevisionedCache:
+    """Values by key, each kept with the store revision it was read at; the least recently used dropped past
+    `max_entries`. Thread-safe: reads run on several threads and cachetools' caches are not."""
 
-    def __init__(self, inner: AnomalyRepository, max_entries: int = 1024) -> None:
-        self.inner = inner
+    def __init__(self, max_entries: int) -> None:
         self._entries: LRUCache[Hashable, tuple[int, object]] = LRUCache(maxsize=max_entries)
-        self._lock = threading.Lock()  # reads run on several threads; cachetools' caches are not thread-safe
+        self._lock = threading.Lock()
 
-    def _cached(self, key: Hashable, read: Callable[[], T]) -> T:
-        # the revision first: a result read after it can only be newer than the revision it is kept under
-        revision = self.inner.revision()
+    def get(self, key: Hashable, revision: int) -> object | None:
+        """The value kept for `key` at exactly `revision`, else None."""
         with self._lock:
             hit = self._entries.get(key)
-        if hit is not None and hit[0] == revision:
-            return hit[1]  # type: ignore[return-value]
+        return hit[1] if hit is not None and hit[0] == revision else None
+
+    def get_or_read(self, key: Hashable, revision: int, read: Callable[[], T]) -> T:
+        """The value kept for `key` at `revision`, or `read()` (outside the lock) and kept. `revision` must be
+        read before the data `read` reads, so a value is never kept under a newer revision than its own."""
+        hit = self.get(key, revision)
+        if hit is not None:
+            return hit  # type: ignore[return-value]
         value = read()
         with self._lock:
             current = self._entries.get(key)
             if current is None or current[0] <= revision:
                 self._entries[key] = (revision, value)
         return value
+
+
+class RevisionCachedRepository:
+    """`inner` with its anomaly reads (find, tally, top, histogram) cached by revision; writes go through."""
+
+    def __init__(self, inner: AnomalyRepository, max_entries: int = 1024) -> None:
+        self.inner = inner
+        self._cache = RevisionedCache(max_entries)
+
+    def _cached(self, key: Hashable, read: Callable[[], T]) -> T:
+        return self._cache.get_or_read(key, self.inner.revision(), read)
 
     # reads, cached
     def find(self, query: AnomalyQuery) -> AnomalyPage:

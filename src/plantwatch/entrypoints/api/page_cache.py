@@ -21,9 +21,10 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 
-from cachetools import LRUCache
 from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
+
+from plantwatch.adapters.storage.read_cache import RevisionedCache
 
 JSON = "application/json"
 REFRESH_GRACE_S = 1.0
@@ -34,9 +35,8 @@ class PageCache:
 
     def __init__(self, max_age_s: float = 0.1, max_entries: int = 512) -> None:
         self.max_age_s = max_age_s
-        self._entries: LRUCache[Hashable, tuple[int, bytes]] = LRUCache(maxsize=max_entries)
-        # sync routes run on several threads; cachetools' caches are not thread-safe
-        self._lock = threading.Lock()
+        self._pages = RevisionedCache(max_entries)
+        self._lock = threading.Lock()  # guards the revision and generation below
         self._revision: tuple[int, float] | None = None  # the last revision read, and when
         self._generation = 0  # raised by invalidate: a revision read before it must not be kept after it
         self._refreshing = False  # a request is reading the revision on the pool
@@ -63,10 +63,9 @@ class PageCache:
             # known one meanwhile (for at most REFRESH_GRACE_S more), rather than all queueing on the pool
             fresh = age < self.max_age_s or (self._refreshing and age < self.max_age_s + REFRESH_GRACE_S)
             if fresh:
-                with self._lock:
-                    cached = self._entries.get(key)
-                if cached is not None and cached[0] == known[0]:
-                    return self._response(request, key, known[0], cached[1])
+                cached = self._pages.get(key, known[0])
+                if cached is not None:
+                    return self._response(request, key, known[0], cached)  # type: ignore[arg-type]
         self._refreshing = True
         try:
             return await run_in_threadpool(self._answer_from_store, request, key, read_revision, render)
@@ -86,16 +85,7 @@ class PageCache:
         with self._lock:
             if generation == self._generation:
                 self._revision = (revision, read_at)
-        with self._lock:
-            cached = self._entries.get(key)
-        if cached is not None and cached[0] == revision:
-            return self._response(request, key, revision, cached[1])
-        body = render()
-        with self._lock:
-            current = self._entries.get(key)
-            if current is None or current[0] <= revision:
-                self._entries[key] = (revision, body)
-        return self._response(request, key, revision, body)
+        return self._response(request, key, revision, self._pages.get_or_read(key, revision, render))
 
     @staticmethod
     def _response(request: Request, key: Hashable, revision: int, body: bytes) -> Response:
